@@ -1,0 +1,256 @@
+//! The handler: one event in, one response out, one `Outcome` to telemetry.
+//!
+//! It owns the order of decisions (allow-list first, then refusals, then the backend) and the
+//! mapping of every failure to exactly one response. It is a plain async function over a raw
+//! event and an `Invocation`, testable without the Lambda runtime. It must never forward on
+//! doubt, never panic on any input, and never return without recording the outcome.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use http::Method;
+use serde_json::value::RawValue;
+
+use crate::allowlist::AllowList;
+use crate::config::{Config, ConfigError};
+use crate::event::{self, DecodeError, Decoded, RequestQuery, Version};
+use crate::headers::{ForwardPolicy, Forwarding, UpstreamHeaders, upstream_request_headers};
+use crate::outcome::{Outcome, Refusal};
+use crate::response::{self, Encoded, ErrorReply};
+use crate::target::{Query, Target, UrlError};
+use crate::telemetry::Telemetry;
+use crate::telemetry::redact::Redactor;
+use crate::upstream::{Outbound, Upstream, UpstreamError};
+
+/// Time kept back from the invocation deadline to encode and return the response, so the
+/// client gets a 504 from us rather than a Lambda timeout.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
+
+/// What the Lambda runtime (or the local server) knows about this invocation.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    pub request_id: String,
+    /// `None` when there is no deadline (the local server).
+    pub deadline: Option<SystemTime>,
+    pub xray_trace_id: Option<String>,
+}
+
+/// The invocation itself failed: Lambda reports an error and the next event is served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerError {
+    #[error("not an API Gateway HTTP event: {0}")]
+    NotHttpEvent(String),
+}
+
+/// Everything that stops a request short of the backend's answer, each with one response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum Stop {
+    #[error("refused: {}", .0.reason())]
+    Refused(Refusal),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+impl Stop {
+    fn reply(self) -> ErrorReply {
+        match self {
+            Stop::Refused(r) if r.decision() == crate::outcome::Decision::Deny => ErrorReply::Forbidden,
+            Stop::Refused(_) => ErrorReply::BadRequest,
+            Stop::Upstream(UpstreamError::Timeout) => ErrorReply::GatewayTimeout,
+            Stop::Upstream(UpstreamError::TooLarge) => ErrorReply::TooLarge,
+            Stop::Upstream(UpstreamError::Connect | UpstreamError::Tls | UpstreamError::Reset) => {
+                ErrorReply::BadGateway
+            }
+        }
+    }
+}
+
+/// The scheme clients used to reach the proxy, for `X-Forwarded-Proto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientScheme {
+    /// API Gateway and Function URLs only accept HTTPS.
+    Https,
+    /// The local server.
+    Http,
+}
+
+/// The proxy: configuration parsed, client built, telemetry ready.
+#[derive(Debug)]
+pub struct Proxy {
+    allow_list: AllowList,
+    target: Target,
+    forward: ForwardPolicy,
+    upstream_headers: UpstreamHeaders,
+    upstream: Upstream,
+    telemetry: Telemetry,
+    redactor: Redactor,
+    proto: &'static str,
+    cold: AtomicBool,
+}
+
+impl Proxy {
+    /// Builds the proxy from a parsed configuration. Fails only on TLS material rustls
+    /// refuses (a key that does not fit its certificate), named like any config error.
+    pub fn new(config: Config, telemetry: Telemetry, scheme: ClientScheme) -> Result<Proxy, ConfigError> {
+        let tls = (config.target.scheme() == "https").then_some(&config.tls);
+        let upstream = Upstream::new(config.timeout, tls).map_err(|problem| ConfigError {
+            variable: problem
+                .split(':')
+                .next()
+                .filter(|v| v.starts_with("PROXY_"))
+                .unwrap_or("PROXY_TLS_CA_FILE")
+                .to_owned(),
+            line: None,
+            value: None,
+            problem,
+        })?;
+        Ok(Proxy {
+            redactor: Redactor::new(&config.upstream_headers),
+            allow_list: config.allow_list,
+            target: config.target,
+            forward: config.forward,
+            upstream_headers: config.upstream_headers,
+            upstream,
+            telemetry,
+            proto: match scheme {
+                ClientScheme::Https => "https",
+                ClientScheme::Http => "http",
+            },
+            cold: AtomicBool::new(true),
+        })
+    }
+
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
+    /// Handles one raw event. Every path through here records exactly one outcome.
+    pub async fn handle(&self, raw_event: &str, invocation: Invocation) -> Result<Box<RawValue>, HandlerError> {
+        let started = Instant::now();
+        let mut outcome = Outcome {
+            request_id: invocation.request_id.clone(),
+            xray_trace_id: invocation.xray_trace_id.clone(),
+            cold_start: self.cold.swap(false, Ordering::Relaxed),
+            ..Outcome::default()
+        };
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(request_id = invocation.request_id.as_str(), event = %self.redactor.event(raw_event), "event received");
+        }
+        let result = match event::decode(raw_event) {
+            Err(e) => {
+                outcome.refusal = Some(Refusal::NotHttpEvent);
+                Err(HandlerError::NotHttpEvent(e.to_string()))
+            }
+            Ok(decoded) => {
+                let version = decoded.version;
+                outcome.http = true;
+                outcome.apigw_request_id = decoded.meta.apigw_request_id.clone();
+                outcome.source_ip = decoded.meta.source_ip.clone();
+                outcome.method = Some(decoded.meta.method.clone());
+                outcome.path = Some(decoded.meta.path.clone());
+                let encoded = match self.forward(decoded, &invocation, &mut outcome).await {
+                    Ok(encoded) => encoded,
+                    Err(stop) => {
+                        match stop {
+                            Stop::Refused(r) => outcome.refusal = Some(r),
+                            Stop::Upstream(e) => outcome.failure = Some(e),
+                        }
+                        response::error(version, stop.reply())
+                    }
+                };
+                outcome.status = Some(encoded.status);
+                outcome.response_bytes = encoded.body_bytes;
+                Ok(encoded.payload)
+            }
+        };
+        outcome.duration = started.elapsed();
+        self.telemetry.record(&outcome);
+        result
+    }
+
+    async fn forward(&self, decoded: Decoded, invocation: &Invocation, outcome: &mut Outcome) -> Result<Encoded, Stop> {
+        // The allow-list comes first: an unknown source learns nothing else about us.
+        let source_ip = self.admit(decoded.meta.source_ip.as_deref())?;
+        let request = decoded.request.map_err(|e| match e {
+            DecodeError::BadBase64 => Stop::Refused(Refusal::BadBase64),
+            DecodeError::NotHttp(_) => Stop::Refused(Refusal::NotHttpEvent),
+        })?;
+        outcome.request_bytes = request.body.len();
+        let method = parse_method(&request.meta.method)?;
+        let query = match &request.query {
+            RequestQuery::Raw(raw) => Query::Raw(raw),
+            RequestQuery::Pairs(pairs) => Query::Pairs(pairs),
+        };
+        let url = self.target.url_for(&request.meta.path, query).map_err(|e| {
+            Stop::Refused(match e {
+                UrlError::DotSegment => Refusal::DotSegment,
+                UrlError::LeavesTarget => Refusal::LeavesTarget,
+            })
+        })?;
+        let headers = upstream_request_headers(
+            &self.forward,
+            &self.upstream_headers,
+            &request.headers,
+            &request.cookies,
+            &Forwarding {
+                source_ip,
+                proto: self.proto,
+                host: request.meta.domain_name.as_deref(),
+                request_id: request.meta.apigw_request_id.as_deref(),
+                trace_id: invocation.xray_trace_id.as_deref(),
+            },
+        )
+        .map_err(|_| Stop::Refused(Refusal::BadHeader))?;
+        let budget = self.budget(invocation.deadline).ok_or(UpstreamError::Timeout)?;
+        let outbound = Outbound {
+            method,
+            url,
+            headers,
+            body: request.body,
+        };
+        let answer = self.upstream.send(&outbound, budget).await?;
+        outcome.upstream_status = Some(answer.status.as_u16());
+        outcome.upstream_latency = Some(answer.latency);
+        let version: Version = request.version;
+        response::from_backend(version, answer.status.as_u16(), &answer.headers, &answer.body)
+            .map_err(|_| Stop::Upstream(UpstreamError::TooLarge))
+    }
+
+    fn admit(&self, source_ip: Option<&str>) -> Result<IpAddr, Stop> {
+        let text = source_ip
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(Stop::Refused(Refusal::SourceIpMissing))?;
+        let ip: IpAddr = text
+            .parse()
+            .map_err(|_| Stop::Refused(Refusal::SourceIpInvalid))?;
+        if self.allow_list.contains(ip) {
+            Ok(ip.to_canonical())
+        } else {
+            Err(Stop::Refused(Refusal::IpNotAllowed))
+        }
+    }
+
+    /// The time the backend exchange may take: the timeout, capped by the deadline less the
+    /// margin. `None` when nothing is left.
+    fn budget(&self, deadline: Option<SystemTime>) -> Option<Duration> {
+        let timeout = self.upstream.timeout();
+        let Some(deadline) = deadline else {
+            return Some(timeout);
+        };
+        let remaining = deadline.duration_since(SystemTime::now()).ok()?;
+        let usable = remaining.checked_sub(DEADLINE_MARGIN)?;
+        (!usable.is_zero()).then(|| timeout.min(usable))
+    }
+}
+
+/// Any token method goes, except the two that make no sense through a reverse proxy:
+/// CONNECT (a tunnel) and TRACE (it would echo the injected backend credentials back).
+fn parse_method(text: &str) -> Result<Method, Stop> {
+    let method = Method::from_bytes(text.as_bytes()).map_err(|_| Stop::Refused(Refusal::BadMethod))?;
+    if method == Method::CONNECT || method == Method::TRACE {
+        return Err(Stop::Refused(Refusal::BadMethod));
+    }
+    Ok(method)
+}

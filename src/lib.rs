@@ -1,0 +1,21 @@
+//! vpc-proxy: an AWS Lambda function that forwards allow-listed API Gateway requests to one
+//! HTTP(S) backend inside a VPC, with one structured log line and EMF metrics per invocation.
+//!
+//! The modules follow a request: `config` (parsed once) → `event` (decode) → `allowlist`
+//! (admit) → `target` + `headers` (build the backend request) → `upstream` (send) →
+//! `response` (encode) → `telemetry` (log and measure the `outcome`). `handler` holds the
+//! order; `lambda` and `local` are the two ways to run it.
+
+pub mod allowlist;
+pub mod config;
+pub mod event;
+pub mod handler;
+pub mod headers;
+pub mod lambda;
+pub mod local;
+pub mod outcome;
+pub mod response;
+pub mod target;
+pub mod telemetry;
+pub mod tls;
+pub mod upstream;

@@ -1,0 +1,301 @@
+//! `vpc-proxy local`: the real handler behind a plain HTTP listener, for trying the proxy out.
+//!
+//! Each request becomes a REST API (v1) event with the peer's address as source IP and runs
+//! through `Proxy::handle`, exactly as in Lambda; the v1 response is turned back into HTTP.
+//! With no `PROXY_TARGET_URL` it also runs a built-in echo backend and allows loopback only.
+//! It must never be more permissive than Lambda: same allow-list, same refusals.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use percent_encoding::percent_decode_str;
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+
+use crate::handler::{Invocation, Proxy};
+
+/// The listener's default address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+/// Lambda's request payload limit; API Gateway would refuse a larger body too.
+const MAX_REQUEST_BYTES: usize = 6 * 1024 * 1024;
+/// The allow-list used with the built-in echo backend.
+pub const LOOPBACK_ONLY: &str = "127.0.0.1 ::1";
+
+/// Serves `proxy` on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) -> std::io::Result<()> {
+    let counter = Arc::new(AtomicU64::new(0));
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let proxy = proxy.clone();
+        let counter = counter.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let proxy = proxy.clone();
+                let id = counter.fetch_add(1, Ordering::Relaxed);
+                async move { Ok::<_, Infallible>(handle(&proxy, peer, request, id).await) }
+            });
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(error = %e, "local connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn handle(proxy: &Proxy, peer: SocketAddr, request: Request<Incoming>, id: u64) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
+    };
+    let request_id = format!("local-{id}");
+    let event = v1_event(&parts, &body, peer, &request_id);
+    let invocation = Invocation {
+        request_id,
+        deadline: None,
+        xray_trace_id: None,
+    };
+    match proxy.handle(&event.to_string(), invocation).await {
+        Ok(payload) => from_v1_response(payload.get()),
+        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+    }
+}
+
+/// The REST API event API Gateway would send for this request.
+fn v1_event(parts: &http::request::Parts, body: &[u8], peer: SocketAddr, request_id: &str) -> Value {
+    let mut multi: Map<String, Value> = Map::new();
+    let mut single: Map<String, Value> = Map::new();
+    for (name, value) in &parts.headers {
+        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        single.insert(name.as_str().to_owned(), json!(text));
+        match multi.get_mut(name.as_str()) {
+            Some(Value::Array(values)) => values.push(json!(text)),
+            _ => {
+                multi.insert(name.as_str().to_owned(), json!([text]));
+            }
+        }
+    }
+    let mut query_multi: Map<String, Value> = Map::new();
+    for pair in parts.uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = percent_decode_str(k).decode_utf8_lossy().into_owned();
+        let v = percent_decode_str(v).decode_utf8_lossy().into_owned();
+        match query_multi.get_mut(&k) {
+            Some(Value::Array(values)) => values.push(json!(v)),
+            _ => {
+                query_multi.insert(k, json!([v]));
+            }
+        }
+    }
+    let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
+    json!({
+        "resource": "/{proxy+}",
+        "path": parts.uri.path(),
+        "httpMethod": parts.method.as_str(),
+        "headers": single,
+        "multiValueHeaders": multi,
+        "multiValueQueryStringParameters": if query_multi.is_empty() { Value::Null } else { Value::Object(query_multi) },
+        "requestContext": {
+            "requestId": request_id,
+            "stage": "local",
+            "domainName": host,
+            "httpMethod": parts.method.as_str(),
+            "identity": { "sourceIp": peer.ip().to_canonical().to_string() },
+        },
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "isBase64Encoded": true,
+    })
+}
+
+/// Turns the handler's v1 response back into HTTP.
+fn from_v1_response(payload: &str) -> Response<Full<Bytes>> {
+    let Ok(value) = serde_json::from_str::<Value>(payload) else {
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "unreadable handler response\n");
+    };
+    let status = value["statusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let text = value["body"].as_str().unwrap_or("");
+    let body = if value["isBase64Encoded"].as_bool() == Some(true) {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap_or_default()
+    } else {
+        text.as_bytes().to_vec()
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Some(Value::Object(headers)) = value.get("multiValueHeaders") {
+        append_headers(response.headers_mut(), headers);
+    }
+    response
+}
+
+fn append_headers(out: &mut HeaderMap, headers: &Map<String, Value>) {
+    for (name, values) in headers {
+        let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        // The local server computes its own framing.
+        if name == http::header::CONTENT_LENGTH {
+            continue;
+        }
+        for value in values.as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if let Ok(value) = http::HeaderValue::from_str(value) {
+                out.append(name.clone(), value);
+            }
+        }
+    }
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(text.to_owned())));
+    *response.status_mut() = status;
+    response
+}
+
+/// The built-in echo backend: answers every request with a JSON description of it.
+pub async fn serve_echo(listener: TcpListener) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        tokio::spawn(async move {
+            let service = service_fn(|request: Request<Incoming>| async move { Ok::<_, Infallible>(echo(request).await) });
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(error = %e, "echo connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn echo(request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "too large\n"),
+    };
+    let mut headers: Map<String, Value> = Map::new();
+    for (name, value) in &parts.headers {
+        let text = json!(String::from_utf8_lossy(value.as_bytes()));
+        match headers.get_mut(name.as_str()) {
+            Some(Value::Array(values)) => values.push(text),
+            _ => {
+                headers.insert(name.as_str().to_owned(), json!([text]));
+            }
+        }
+    }
+    let description = json!({
+        "echo": "vpc-proxy built-in echo backend",
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": parts.uri.query(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+        "body_bytes": body.len(),
+    });
+    let mut response = Response::new(Full::new(Bytes::from(format!("{description:#}\n"))));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `vpc-proxy local`: configuration from the environment, or the echo backend when
+/// `PROXY_TARGET_URL` is unset; then serve until stopped.
+pub fn run(listen: Option<&str>, sink: crate::telemetry::Sink) -> std::process::ExitCode {
+    use std::process::ExitCode;
+
+    use crate::config::Config;
+    use crate::handler::ClientScheme;
+    use crate::telemetry::{Telemetry, logging};
+
+    let listen = listen.unwrap_or(DEFAULT_LISTEN);
+    let Ok(listen) = listen.parse::<SocketAddr>() else {
+        eprintln!("vpc-proxy: --listen needs an address like {DEFAULT_LISTEN}, got {listen:?}");
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("vpc-proxy: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let use_echo = std::env::var("PROXY_TARGET_URL").map_or(true, |v| v.trim().is_empty());
+        let mut echo_url = None;
+        if use_echo {
+            let echo = match TcpListener::bind("127.0.0.1:0").await {
+                Ok(listener) => listener,
+                Err(e) => {
+                    eprintln!("vpc-proxy: cannot start the echo backend: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let url = match echo.local_addr() {
+                Ok(addr) => format!("http://{addr}"),
+                Err(e) => {
+                    eprintln!("vpc-proxy: echo backend has no address: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            tokio::spawn(serve_echo(echo));
+            echo_url = Some(url);
+        }
+        let config = match &echo_url {
+            // The built-in defaults: echo target, loopback only; other settings still apply.
+            Some(url) => Config::from_lookup(|name| match name {
+                "PROXY_TARGET_URL" => Some(url.clone()),
+                "PROXY_ALLOWED_IPS" => Some(LOOPBACK_ONLY.to_owned()),
+                "PROXY_ALLOWED_IPS_FILE" => None,
+                other => std::env::var(other).ok(),
+            }),
+            None => Config::from_env(),
+        };
+        let config = match config {
+            Ok(config) => config,
+            Err(error) => return logging::refuse_to_start(&error),
+        };
+        logging::startup(&config, "local", 1);
+        let telemetry = Telemetry::new(config.telemetry.clone(), sink);
+        let proxy = match Proxy::new(config, telemetry, ClientScheme::Http) {
+            Ok(proxy) => Arc::new(proxy),
+            Err(error) => return logging::refuse_to_start(&error),
+        };
+        let listener = match TcpListener::bind(listen).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("vpc-proxy: cannot listen on {listen}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let bound = listener.local_addr().unwrap_or(listen);
+        match &echo_url {
+            Some(url) => {
+                tracing::warn!(echo_backend = url.as_str(), "no PROXY_TARGET_URL: forwarding to the built-in echo backend, allowing loopback (127.0.0.1, ::1) only");
+                eprintln!(
+                    "vpc-proxy local: listening on http://{bound}\n  no PROXY_TARGET_URL set: forwarding to the built-in echo backend at {url}\n  allow-list: loopback only ({LOOPBACK_ONLY})\n  try: curl -i http://{bound}/hello?name=world"
+                );
+            }
+            None => eprintln!("vpc-proxy local: listening on http://{bound}"),
+        }
+        match serve(listener, proxy).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vpc-proxy: listener failed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,446 @@
+//! Encoding the answer for API Gateway, in the shape of the event that asked.
+//!
+//! It owns the v1 (`multiValueHeaders`) and v2 (`cookies`) response formats, the text-or-
+//! base64 decision, the proxy's own error bodies and Lambda's 6 MB response limit. It must
+//! never alter a text body, never drop a repeated header or a `Set-Cookie`, and never hand
+//! the runtime a payload Lambda would refuse: that becomes a 502 here, measured on the bytes
+//! actually sent.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use http::HeaderMap;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
+
+use crate::event::Version;
+use crate::headers::response_headers;
+
+/// Lambda's synchronous response payload limit, on the serialized JSON.
+pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+
+/// The proxy's own answers. Each has exactly one status and body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorReply {
+    Forbidden,
+    BadRequest,
+    BadGateway,
+    GatewayTimeout,
+    TooLarge,
+}
+
+impl ErrorReply {
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorReply::Forbidden => 403,
+            ErrorReply::BadRequest => 400,
+            ErrorReply::BadGateway | ErrorReply::TooLarge => 502,
+            ErrorReply::GatewayTimeout => 504,
+        }
+    }
+
+    pub fn body(self) -> &'static str {
+        match self {
+            ErrorReply::Forbidden => r#"{"message":"Forbidden"}"#,
+            ErrorReply::BadRequest => r#"{"message":"Bad Request"}"#,
+            ErrorReply::BadGateway => r#"{"message":"Bad Gateway"}"#,
+            ErrorReply::GatewayTimeout => r#"{"message":"Gateway Timeout"}"#,
+            ErrorReply::TooLarge => r#"{"message":"Upstream response too large"}"#,
+        }
+    }
+}
+
+/// The response would not fit in a Lambda payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("response exceeds Lambda's 6 MB payload limit")]
+pub struct TooLarge;
+
+/// A serialized response and the size of the body the client will receive.
+#[derive(Debug)]
+pub struct Encoded {
+    pub status: u16,
+    pub payload: Box<RawValue>,
+    pub body_bytes: usize,
+}
+
+/// Encodes one of the proxy's own error answers.
+pub fn error(version: Version, reply: ErrorReply) -> Encoded {
+    let headers = [("content-type", Cow::Borrowed("application/json"))];
+    let body = reply.body();
+    Encoded {
+        status: reply.status(),
+        payload: serialize(version, reply.status(), &headers, Body::Text(body)),
+        body_bytes: body.len(),
+    }
+}
+
+/// Encodes the backend's answer.
+pub fn from_backend(
+    version: Version,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Encoded, TooLarge> {
+    let pairs: Vec<(&str, Cow<'_, str>)> = response_headers(headers)
+        .map(|(name, value)| (name.as_str(), header_text(value.as_bytes())))
+        .collect();
+    let encoded_body = match std::str::from_utf8(body) {
+        Ok(text) if is_textual(headers) => Body::Text(text),
+        _ => Body::Base64(body),
+    };
+    // Cheap pre-check before building a string we would throw away.
+    if encoded_body.encoded_len() > MAX_RESPONSE_BYTES {
+        return Err(TooLarge);
+    }
+    let payload = serialize(version, status, &pairs, encoded_body);
+    if payload.get().len() > MAX_RESPONSE_BYTES {
+        return Err(TooLarge);
+    }
+    Ok(Encoded {
+        status,
+        payload,
+        body_bytes: body.len(),
+    })
+}
+
+/// Textual media types whose bytes can travel as a JSON string unchanged. A body with a
+/// `Content-Encoding` is compressed bytes, whatever its type says.
+fn is_textual(headers: &HeaderMap) -> bool {
+    if headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+    {
+        return false;
+    }
+    let Some(content_type) = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind == "text"
+        || subtype.ends_with("+json")
+        || subtype.ends_with("+xml")
+        || (kind == "application"
+            && matches!(
+                subtype,
+                "json"
+                    | "xml"
+                    | "javascript"
+                    | "ecmascript"
+                    | "x-javascript"
+                    | "x-www-form-urlencoded"
+                    | "graphql"
+                    | "yaml"
+                    | "x-yaml"
+                    | "x-ndjson"
+                    | "ndjson"
+                    | "csv"
+                    | "sql"
+            ))
+}
+
+/// Header bytes as JSON text: UTF-8 when it is, else each byte as Latin-1 (HTTP's obs-text).
+fn header_text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Text(&'a str),
+    Base64(&'a [u8]),
+}
+
+impl Body<'_> {
+    /// Upper bound of the body's size inside the JSON string, escapes aside.
+    fn encoded_len(&self) -> usize {
+        match self {
+            Body::Text(t) => t.len(),
+            Body::Base64(b) => b.len().div_ceil(3) * 4,
+        }
+    }
+}
+
+fn serialize(version: Version, status: u16, headers: &[(&str, Cow<'_, str>)], body: Body<'_>) -> Box<RawValue> {
+    let (body_text, is_base64) = match body {
+        Body::Text(t) => (Cow::Borrowed(t), false),
+        Body::Base64(b) => (
+            Cow::Owned(base64::engine::general_purpose::STANDARD.encode(b)),
+            true,
+        ),
+    };
+    let json = match version {
+        Version::V1 => serde_json::to_string(&V1 {
+            status,
+            headers,
+            body: &body_text,
+            is_base64,
+        }),
+        Version::V2 => serde_json::to_string(&V2 {
+            status,
+            headers,
+            body: &body_text,
+            is_base64,
+        }),
+    };
+    // Serializing strings, numbers and booleans into a String cannot fail, and the output is
+    // valid JSON; the fallback exists only so this function has no panic path.
+    json.ok()
+        .and_then(|s| RawValue::from_string(s).ok())
+        .unwrap_or_else(|| fallback_payload(status))
+}
+
+fn fallback_payload(status: u16) -> Box<RawValue> {
+    let text = format!(r#"{{"statusCode":{status},"body":"","isBase64Encoded":false}}"#);
+    RawValue::from_string(text).unwrap_or_default()
+}
+
+struct V1<'a> {
+    status: u16,
+    headers: &'a [(&'a str, Cow<'a, str>)],
+    body: &'a str,
+    is_base64: bool,
+}
+
+impl Serialize for V1<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("statusCode", &self.status)?;
+        m.serialize_entry("headers", &LastValues(self.headers))?;
+        m.serialize_entry("multiValueHeaders", &AllValues(self.headers))?;
+        m.serialize_entry("body", self.body)?;
+        m.serialize_entry("isBase64Encoded", &self.is_base64)?;
+        m.end()
+    }
+}
+
+struct V2<'a> {
+    status: u16,
+    headers: &'a [(&'a str, Cow<'a, str>)],
+    body: &'a str,
+    is_base64: bool,
+}
+
+impl Serialize for V2<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("statusCode", &self.status)?;
+        m.serialize_entry("headers", &JoinedValues(self.headers))?;
+        let cookies: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| *n == "set-cookie")
+            .map(|(_, v)| v.as_ref())
+            .collect();
+        m.serialize_entry("cookies", &cookies)?;
+        m.serialize_entry("body", self.body)?;
+        m.serialize_entry("isBase64Encoded", &self.is_base64)?;
+        m.end()
+    }
+}
+
+/// Distinct names in first-seen order (header lists are short: a scan beats a map).
+fn distinct_names<'a>(headers: &'a [(&'a str, Cow<'a, str>)]) -> Vec<&'a str> {
+    let mut names: Vec<&str> = Vec::with_capacity(headers.len());
+    for (name, _) in headers {
+        if !names.contains(name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// v1 `headers`: one value per name (the last); API Gateway merges it with
+/// `multiValueHeaders`, which wins on duplicates, so nothing is lost.
+struct LastValues<'a>(&'a [(&'a str, Cow<'a, str>)]);
+impl Serialize for LastValues<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let names = distinct_names(self.0);
+        let mut m = s.serialize_map(Some(names.len()))?;
+        for name in names {
+            if let Some((_, v)) = self.0.iter().rev().find(|(n, _)| *n == name) {
+                m.serialize_entry(name, v.as_ref())?;
+            }
+        }
+        m.end()
+    }
+}
+
+struct AllValues<'a>(&'a [(&'a str, Cow<'a, str>)]);
+impl Serialize for AllValues<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let names = distinct_names(self.0);
+        let mut m = s.serialize_map(Some(names.len()))?;
+        for name in names {
+            let values: Vec<&str> = self
+                .0
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_ref())
+                .collect();
+            m.serialize_entry(name, &values)?;
+        }
+        m.end()
+    }
+}
+
+/// v2 `headers`: repeated values joined by commas; `Set-Cookie` goes to `cookies` instead.
+struct JoinedValues<'a>(&'a [(&'a str, Cow<'a, str>)]);
+impl Serialize for JoinedValues<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let names: Vec<&str> = distinct_names(self.0)
+            .into_iter()
+            .filter(|n| *n != "set-cookie")
+            .collect();
+        let mut m = s.serialize_map(Some(names.len()))?;
+        for name in names {
+            let values: Vec<&str> = self
+                .0
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_ref())
+                .collect();
+            m.serialize_entry(name, &values.join(","))?;
+        }
+        m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use serde_json::Value;
+
+    fn headers(list: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in list {
+            h.append(*n, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn json(e: &Encoded) -> Value {
+        serde_json::from_str(e.payload.get()).unwrap()
+    }
+
+    #[test]
+    fn v1_keeps_every_value() {
+        let h = headers(&[
+            ("content-type", "text/plain; charset=utf-8"),
+            ("set-cookie", "a=1; Path=/"),
+            ("set-cookie", "b=2"),
+            ("x-multi", "1"),
+            ("x-multi", "2"),
+            ("connection", "close"),
+        ]);
+        let v = json(&from_backend(Version::V1, 201, &h, "héllo\n\"".as_bytes()).unwrap());
+        assert_eq!(v["statusCode"], 201);
+        assert_eq!(v["body"], "héllo\n\"");
+        assert_eq!(v["isBase64Encoded"], false);
+        assert_eq!(v["multiValueHeaders"]["set-cookie"], serde_json::json!(["a=1; Path=/", "b=2"]));
+        assert_eq!(v["multiValueHeaders"]["x-multi"], serde_json::json!(["1", "2"]));
+        assert!(v["multiValueHeaders"].get("connection").is_none());
+    }
+
+    #[test]
+    fn v2_moves_cookies_and_joins_repeats() {
+        let h = headers(&[
+            ("content-type", "application/json"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+            ("x-multi", "1"),
+            ("x-multi", "2"),
+        ]);
+        let v = json(&from_backend(Version::V2, 200, &h, b"{}").unwrap());
+        assert_eq!(v["cookies"], serde_json::json!(["a=1", "b=2"]));
+        assert_eq!(v["headers"]["x-multi"], "1,2");
+        assert!(v["headers"].get("set-cookie").is_none());
+        assert_eq!(v["body"], "{}");
+    }
+
+    #[test]
+    fn binary_and_untyped_bodies_go_base64() {
+        let bytes = [0u8, 159, 146, 150, 255];
+        for (h, body) in [
+            (headers(&[("content-type", "text/plain")]), &bytes[..]),
+            (headers(&[("content-type", "image/png")]), b"PNG"),
+            (headers(&[]), b"no type"),
+            (
+                headers(&[("content-type", "application/json"), ("content-encoding", "gzip")]),
+                b"x",
+            ),
+        ] {
+            let v = json(&from_backend(Version::V1, 200, &h, body).unwrap());
+            assert_eq!(v["isBase64Encoded"], true);
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(v["body"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(decoded, body);
+        }
+    }
+
+    #[test]
+    fn textual_types() {
+        for t in [
+            "text/html",
+            "application/json; charset=utf-8",
+            "application/problem+json",
+            "application/atom+xml",
+            "application/javascript",
+            "APPLICATION/JSON",
+        ] {
+            let h = headers(&[("content-type", Box::leak(t.to_owned().into_boxed_str()))]);
+            assert!(is_textual(&h), "{t}");
+        }
+        for t in ["application/octet-stream", "image/svg", "application/pdf", "bogus"] {
+            let h = headers(&[("content-type", Box::leak(t.to_owned().into_boxed_str()))]);
+            assert!(!is_textual(&h), "{t}");
+        }
+    }
+
+    #[test]
+    fn size_limit_counts_base64_and_escapes() {
+        let h = headers(&[("content-type", "application/octet-stream")]);
+        let just_over = vec![7u8; MAX_RESPONSE_BYTES / 4 * 3 + 1];
+        assert_eq!(from_backend(Version::V1, 200, &h, &just_over).unwrap_err(), TooLarge);
+        let fits = vec![7u8; MAX_RESPONSE_BYTES / 4 * 3 - 1024];
+        assert!(from_backend(Version::V1, 200, &h, &fits).is_ok());
+        // Control characters escape to six bytes each in JSON.
+        let t = headers(&[("content-type", "text/plain")]);
+        let escapes = vec![1u8; MAX_RESPONSE_BYTES / 6 + 10];
+        assert_eq!(from_backend(Version::V2, 200, &t, &escapes).unwrap_err(), TooLarge);
+    }
+
+    #[test]
+    fn error_bodies() {
+        let v = json(&error(Version::V2, ErrorReply::Forbidden));
+        assert_eq!(v["statusCode"], 403);
+        assert_eq!(v["body"], r#"{"message":"Forbidden"}"#);
+        assert_eq!(v["headers"]["content-type"], "application/json");
+        let v = json(&error(Version::V1, ErrorReply::TooLarge));
+        assert_eq!(v["statusCode"], 502);
+        assert_eq!(v["multiValueHeaders"]["content-type"][0], "application/json");
+    }
+
+    #[test]
+    fn latin1_header_bytes_survive() {
+        let mut h = HeaderMap::new();
+        h.append("x-name", HeaderValue::from_bytes(&[b'c', b'a', b'f', 0xe9]).unwrap());
+        let v = json(&from_backend(Version::V2, 200, &h, b"").unwrap());
+        assert_eq!(v["headers"]["x-name"], "café");
+    }
+}

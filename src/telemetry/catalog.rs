@@ -1,0 +1,65 @@
+//! The metrics the proxy emits: names, units and dimension sets, in one table.
+//!
+//! Everything that names a metric (the recorder, the ops tool's validation, the dashboard
+//! consistency test) reads this table; nothing else may spell a metric name. Dimension values
+//! are closed sets listed here, so an attacker cannot multiply custom-metric cost.
+
+/// One metric the proxy can emit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricDef {
+    pub name: &'static str,
+    /// CloudWatch unit.
+    pub unit: &'static str,
+    /// Dimension sets beyond `[Service]` under which the metric also appears.
+    pub extra_dimensions: &'static [&'static str],
+}
+
+/// The dimension on every metric.
+pub const SERVICE: &str = "Service";
+pub const STATUS_CLASS: &str = "StatusClass";
+pub const REASON: &str = "Reason";
+pub const SOURCE_IP: &str = "SourceIp";
+
+pub const REQUESTS: MetricDef = MetricDef { name: "Requests", unit: "Count", extra_dimensions: &[] };
+pub const DENIED: MetricDef = MetricDef { name: "Denied", unit: "Count", extra_dimensions: &[SOURCE_IP] };
+pub const REJECTED: MetricDef = MetricDef { name: "Rejected", unit: "Count", extra_dimensions: &[] };
+pub const UPSTREAM_LATENCY: MetricDef =
+    MetricDef { name: "UpstreamLatency", unit: "Milliseconds", extra_dimensions: &[] };
+pub const UPSTREAM_HTTP_ERROR: MetricDef =
+    MetricDef { name: "UpstreamHTTPError", unit: "Count", extra_dimensions: &[STATUS_CLASS] };
+pub const UPSTREAM_FAILURE: MetricDef =
+    MetricDef { name: "UpstreamFailure", unit: "Count", extra_dimensions: &[REASON] };
+pub const COLD_START: MetricDef = MetricDef { name: "ColdStart", unit: "Count", extra_dimensions: &[] };
+
+/// Every metric, in the order the README documents them.
+pub const ALL: &[MetricDef] = &[
+    REQUESTS,
+    DENIED,
+    REJECTED,
+    UPSTREAM_LATENCY,
+    UPSTREAM_HTTP_ERROR,
+    UPSTREAM_FAILURE,
+    COLD_START,
+];
+
+/// The values `StatusClass` can take.
+pub const STATUS_CLASSES: &[&str] = &["4xx", "5xx"];
+
+/// The values `Reason` can take (`UpstreamError::reason`).
+pub fn failure_reasons() -> impl Iterator<Item = &'static str> {
+    crate::upstream::UpstreamError::ALL.iter().map(|e| e.reason())
+}
+
+/// Unit of a metric by name ("None" for a name not in the table).
+pub fn unit_of(name: &str) -> &'static str {
+    ALL.iter().find(|m| m.name == name).map_or("None", |m| m.unit)
+}
+
+/// The status class dimension value for a backend status, if it is an error.
+pub fn status_class(status: u16) -> Option<&'static str> {
+    match status {
+        400..=499 => Some("4xx"),
+        500.. => Some("5xx"),
+        _ => None,
+    }
+}

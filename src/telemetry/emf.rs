@@ -1,0 +1,438 @@
+//! A `metrics` recorder scoped to one invocation, and its rendering as CloudWatch Embedded
+//! Metric Format documents.
+//!
+//! The recorder is installed with `metrics::with_local_recorder` around the code that turns
+//! an invocation's outcome into metric calls, so samples from concurrent invocations can never
+//! meet and the request path takes no global lock. Rendering owns the EMF rules: required
+//! `_aws` metadata, at most 100 metrics per document and 100 values per metric, at most 30
+//! dimensions per set, one value per root member (documents split when two samples would
+//! disagree). It must never emit a document CloudWatch would reject.
+
+use std::sync::{Arc, Mutex};
+
+use metrics::{Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use serde_json::{Map, Value, json};
+
+use super::catalog;
+
+/// EMF limits (CloudWatch "Specification: Embedded metric format").
+pub const MAX_METRICS_PER_DOCUMENT: usize = 100;
+pub const MAX_VALUES_PER_METRIC: usize = 100;
+pub const MAX_DIMENSIONS_PER_SET: usize = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+#[derive(Debug, Clone)]
+struct Sample {
+    key: Key,
+    kind: Kind,
+    value: f64,
+}
+
+/// Collects the samples of one invocation.
+#[derive(Debug, Default, Clone)]
+pub struct Collector {
+    samples: Arc<Mutex<Vec<Sample>>>,
+}
+
+struct Handle {
+    key: Key,
+    kind: Kind,
+    samples: Arc<Mutex<Vec<Sample>>>,
+}
+
+impl Handle {
+    fn push(&self, value: f64) {
+        if let Ok(mut samples) = self.samples.lock() {
+            samples.push(Sample {
+                key: self.key.clone(),
+                kind: self.kind,
+                value,
+            });
+        }
+    }
+}
+
+impl CounterFn for Handle {
+    fn increment(&self, value: u64) {
+        self.push(value as f64);
+    }
+    fn absolute(&self, value: u64) {
+        self.push(value as f64);
+    }
+}
+
+impl GaugeFn for Handle {
+    fn increment(&self, value: f64) {
+        self.push(value);
+    }
+    fn decrement(&self, value: f64) {
+        self.push(-value);
+    }
+    fn set(&self, value: f64) {
+        self.push(value);
+    }
+}
+
+impl HistogramFn for Handle {
+    fn record(&self, value: f64) {
+        self.push(value);
+    }
+}
+
+impl Collector {
+    fn handle(&self, key: &Key, kind: Kind) -> Arc<Handle> {
+        Arc::new(Handle {
+            key: key.clone(),
+            kind,
+            samples: self.samples.clone(),
+        })
+    }
+
+    fn take(&self) -> Vec<Sample> {
+        self.samples
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+
+    /// Renders what was collected, then forgets it.
+    pub fn render(&self, context: &DocumentContext<'_>) -> Vec<String> {
+        render(self.take(), context)
+    }
+}
+
+impl Recorder for Collector {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        Counter::from_arc(self.handle(key, Kind::Counter))
+    }
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::from_arc(self.handle(key, Kind::Gauge))
+    }
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::from_arc(self.handle(key, Kind::Histogram))
+    }
+}
+
+/// What every document of an invocation shares.
+#[derive(Debug, Clone)]
+pub struct DocumentContext<'a> {
+    pub namespace: &'a str,
+    pub service: &'a str,
+    pub timestamp_ms: u64,
+    /// Root members that are not metrics or dimensions (request id, denied source IP).
+    pub properties: &'a [(&'a str, &'a str)],
+}
+
+/// One metric's aggregated value under one label set.
+#[derive(Debug, Clone, PartialEq)]
+enum Aggregate {
+    One(f64),
+    Many(Vec<f64>),
+}
+
+impl Aggregate {
+    fn to_json(&self) -> Value {
+        match self {
+            Aggregate::One(v) => json!(v),
+            Aggregate::Many(vs) => json!(vs),
+        }
+    }
+}
+
+/// Samples sharing one label set: one directive's worth.
+struct Group {
+    labels: Vec<(String, String)>,
+    metrics: Vec<(String, Aggregate)>,
+}
+
+fn group(samples: Vec<Sample>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for sample in samples {
+        let mut labels: Vec<(String, String)> = sample
+            .key
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .filter(|(k, _)| k != catalog::SERVICE)
+            .collect();
+        labels.sort();
+        labels.dedup_by(|a, b| a.0 == b.0);
+        let name = sample.key.name().to_owned();
+        let index = match groups.iter().position(|g| g.labels == labels) {
+            Some(i) => i,
+            None => {
+                groups.push(Group {
+                    labels,
+                    metrics: Vec::new(),
+                });
+                groups.len() - 1
+            }
+        };
+        let Some(group) = groups.get_mut(index) else {
+            continue;
+        };
+        match group.metrics.iter_mut().find(|(n, _)| *n == name) {
+            None => {
+                let aggregate = match sample.kind {
+                    Kind::Histogram => Aggregate::Many(vec![sample.value]),
+                    Kind::Counter | Kind::Gauge => Aggregate::One(sample.value),
+                };
+                group.metrics.push((name, aggregate));
+            }
+            Some((_, aggregate)) => match (sample.kind, aggregate) {
+                (Kind::Counter, Aggregate::One(v)) => *v += sample.value,
+                (Kind::Gauge, Aggregate::One(v)) => *v = sample.value,
+                (_, Aggregate::Many(vs)) => vs.push(sample.value),
+                (Kind::Histogram, a @ Aggregate::One(_)) => {
+                    if let Aggregate::One(first) = *a {
+                        *a = Aggregate::Many(vec![first, sample.value]);
+                    }
+                }
+            },
+        }
+    }
+    groups
+}
+
+/// A document being assembled.
+struct Doc {
+    root: Map<String, Value>,
+    directives: Vec<(Vec<String>, Vec<String>)>,
+    metric_count: usize,
+}
+
+impl Doc {
+    fn new(context: &DocumentContext<'_>) -> Doc {
+        let mut root = Map::new();
+        root.insert(catalog::SERVICE.to_owned(), json!(context.service));
+        for (k, v) in context.properties {
+            root.insert((*k).to_owned(), json!(v));
+        }
+        Doc {
+            root,
+            directives: Vec::new(),
+            metric_count: 0,
+        }
+    }
+
+    /// Can these labels and metrics join without a root member taking two values?
+    fn accepts(&self, labels: &[(String, String)], metrics: &[(String, Value)]) -> bool {
+        let new_metrics = metrics
+            .iter()
+            .filter(|(n, _)| !self.root.contains_key(n))
+            .count();
+        self.metric_count + new_metrics <= MAX_METRICS_PER_DOCUMENT
+            && labels
+                .iter()
+                .all(|(k, v)| self.root.get(k).is_none_or(|x| x.as_str() == Some(v)))
+            && metrics
+                .iter()
+                .all(|(n, v)| self.root.get(n).is_none_or(|x| x == v))
+    }
+
+    fn add(&mut self, labels: &[(String, String)], metrics: Vec<(String, Value)>) {
+        let mut dimensions = vec![catalog::SERVICE.to_owned()];
+        for (k, v) in labels {
+            self.root.insert(k.clone(), json!(v));
+            dimensions.push(k.clone());
+        }
+        let mut names = Vec::with_capacity(metrics.len());
+        for (name, value) in metrics {
+            if !self.root.contains_key(&name) {
+                self.metric_count += 1;
+            }
+            self.root.insert(name.clone(), value);
+            names.push(name);
+        }
+        self.directives.push((dimensions, names));
+    }
+
+    fn finish(mut self, context: &DocumentContext<'_>) -> String {
+        let directives: Vec<Value> = self
+            .directives
+            .iter()
+            .map(|(dimensions, names)| {
+                json!({
+                    "Namespace": context.namespace,
+                    "Dimensions": [dimensions],
+                    "Metrics": names.iter().map(|n| json!({"Name": n, "Unit": catalog::unit_of(n)})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        self.root.insert(
+            "_aws".to_owned(),
+            json!({"Timestamp": context.timestamp_ms, "CloudWatchMetrics": directives}),
+        );
+        let mut line = Value::Object(self.root).to_string();
+        line.push('\n');
+        line
+    }
+}
+
+/// Packs samples into as few valid documents as the rules allow.
+fn render(samples: Vec<Sample>, context: &DocumentContext<'_>) -> Vec<String> {
+    let mut docs: Vec<Doc> = Vec::new();
+    for group in group(samples) {
+        // Dimension sets are capped; labels past the cap are dropped rather than the metric.
+        let labels: Vec<(String, String)> = group
+            .labels
+            .into_iter()
+            .take(MAX_DIMENSIONS_PER_SET - 1)
+            .collect();
+        // Split long value arrays into pieces of at most 100, each piece its own directive
+        // entry (a piece past the first necessarily lands in another document).
+        let mut pieces: Vec<(String, Value)> = Vec::new();
+        for (name, aggregate) in group.metrics {
+            match aggregate {
+                Aggregate::Many(values) if values.len() > MAX_VALUES_PER_METRIC => {
+                    for chunk in values.chunks(MAX_VALUES_PER_METRIC) {
+                        pieces.push((name.clone(), Aggregate::Many(chunk.to_vec()).to_json()));
+                    }
+                }
+                other => pieces.push((name, other.to_json())),
+            }
+        }
+        // Fill directives of at most 100 distinct metrics, never the same name twice.
+        while !pieces.is_empty() {
+            let mut batch: Vec<(String, Value)> = Vec::new();
+            let mut rest = Vec::new();
+            for piece in pieces {
+                if batch.len() < MAX_METRICS_PER_DOCUMENT && !batch.iter().any(|(n, _)| *n == piece.0) {
+                    batch.push(piece);
+                } else {
+                    rest.push(piece);
+                }
+            }
+            pieces = rest;
+            match docs.iter_mut().find(|d| d.accepts(&labels, &batch)) {
+                Some(doc) => doc.add(&labels, batch),
+                None => {
+                    let mut doc = Doc::new(context);
+                    doc.add(&labels, batch);
+                    docs.push(doc);
+                }
+            }
+        }
+    }
+    docs.into_iter().map(|d| d.finish(context)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> DocumentContext<'static> {
+        DocumentContext {
+            namespace: "VpcProxy",
+            service: "svc",
+            timestamp_ms: 1_700_000_000_000,
+            properties: &[("request_id", "r1")],
+        }
+    }
+
+    fn docs(f: impl FnOnce()) -> Vec<Value> {
+        let collector = Collector::default();
+        metrics::with_local_recorder(&collector, f);
+        collector
+            .render(&context())
+            .iter()
+            .map(|l| {
+                assert!(l.ends_with('\n') && !l[..l.len() - 1].contains('\n'));
+                serde_json::from_str(l).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn counters_sum_and_share_one_document() {
+        let d = docs(|| {
+            metrics::counter!("Requests").increment(1);
+            metrics::counter!("Denied").increment(0);
+            metrics::counter!("Requests").increment(1);
+            metrics::histogram!("UpstreamLatency").record(12.5);
+        });
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0]["Requests"], 2.0);
+        assert_eq!(d[0]["Denied"], 0.0);
+        assert_eq!(d[0]["UpstreamLatency"], json!([12.5]));
+        assert_eq!(d[0]["Service"], "svc");
+        assert_eq!(d[0]["request_id"], "r1");
+        let directive = &d[0]["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Dimensions"], json!([["Service"]]));
+        assert_eq!(directive["Metrics"][2], json!({"Name": "UpstreamLatency", "Unit": "Milliseconds"}));
+    }
+
+    #[test]
+    fn labelled_metric_with_equal_value_joins_the_document() {
+        let d = docs(|| {
+            metrics::counter!("UpstreamHTTPError").increment(1);
+            metrics::counter!("UpstreamHTTPError", "StatusClass" => "5xx").increment(1);
+        });
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0]["StatusClass"], "5xx");
+        assert_eq!(
+            d[0]["_aws"]["CloudWatchMetrics"][1]["Dimensions"],
+            json!([["Service", "StatusClass"]])
+        );
+    }
+
+    #[test]
+    fn disagreeing_values_split_documents() {
+        let d = docs(|| {
+            metrics::counter!("Denied", "SourceIp" => "1.2.3.4").increment(1);
+            metrics::counter!("Denied", "SourceIp" => "5.6.7.8").increment(1);
+            metrics::counter!("Denied").increment(2);
+        });
+        assert_eq!(d.len(), 3);
+    }
+
+    #[test]
+    fn limits_split_documents() {
+        let d = docs(|| {
+            for i in 0..250 {
+                metrics::counter!(format!("M{i}")).increment(1);
+            }
+            for i in 0..230 {
+                metrics::histogram!("H").record(i as f64);
+            }
+        });
+        for doc in &d {
+            let directives = doc["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+            let names: std::collections::HashSet<&str> = directives
+                .iter()
+                .flat_map(|x| x["Metrics"].as_array().unwrap())
+                .map(|m| m["Name"].as_str().unwrap())
+                .collect();
+            assert!(names.len() <= 100);
+            if let Some(h) = doc.get("H") {
+                assert!(h.as_array().unwrap().len() <= 100);
+            }
+        }
+        let total: usize = d
+            .iter()
+            .filter_map(|doc| doc.get("H"))
+            .map(|h| h.as_array().unwrap().len())
+            .sum();
+        assert_eq!(total, 230);
+        let counters = d
+            .iter()
+            .flat_map(|doc| doc.as_object().unwrap().keys())
+            .filter(|k| k.starts_with('M'))
+            .count();
+        assert_eq!(counters, 250);
+    }
+
+    #[test]
+    fn nothing_recorded_renders_nothing() {
+        assert!(docs(|| {}).is_empty());
+    }
+}

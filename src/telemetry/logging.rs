@@ -1,0 +1,123 @@
+//! Structured JSON logs: the subscriber, the start-up line and the per-invocation summary.
+//!
+//! Lines are flat JSON objects (Powertools key names where they overlap: `timestamp`,
+//! `level`, `message`, `service`, `cold_start`, `xray_trace_id`), one per line, written whole.
+//! Levels come from `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, then `info`. It must never log a
+//! header value, a body or a query string; the summary has a fixed set of keys.
+
+use tracing::Subscriber;
+use tracing_subscriber::EnvFilter;
+
+use super::sink::Sink;
+use crate::outcome::Outcome;
+
+/// The level filter from Lambda's advanced logging controls, else `RUST_LOG`, else `info`.
+pub fn filter(lookup: impl Fn(&str) -> Option<String>) -> EnvFilter {
+    if let Some(level) = lookup("AWS_LAMBDA_LOG_LEVEL").filter(|l| !l.trim().is_empty()) {
+        let level = match level.trim().to_ascii_lowercase().as_str() {
+            "fatal" => "error".to_owned(),
+            other => other.to_owned(),
+        };
+        if let Ok(filter) = EnvFilter::try_new(level) {
+            return filter;
+        }
+    }
+    if let Some(directives) = lookup("RUST_LOG").filter(|l| !l.trim().is_empty())
+        && let Ok(filter) = EnvFilter::try_new(directives)
+    {
+        return filter;
+    }
+    EnvFilter::new("info")
+}
+
+/// The JSON subscriber writing to `sink`.
+pub fn subscriber(filter: EnvFilter, sink: Sink) -> impl Subscriber + Send + Sync {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_file(false)
+        .with_line_number(false)
+        .with_thread_ids(false)
+        .with_thread_names(false)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .with_writer(sink)
+        .finish()
+}
+
+/// Installs the subscriber for the whole process (the binary does this once).
+pub fn init(filter: EnvFilter, sink: Sink) {
+    // A second install (tests, or a library user) keeps the first: not worth failing for.
+    let _ = tracing::subscriber::set_global_default(subscriber(filter, sink));
+}
+
+fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// The one summary line of an invocation.
+pub fn summary(service: &str, o: &Outcome) {
+    tracing::info!(
+        service,
+        request_id = o.request_id.as_str(),
+        apigw_request_id = o.apigw_request_id.as_deref(),
+        xray_trace_id = o.xray_trace_id.as_deref(),
+        cold_start = o.cold_start,
+        source_ip = o.source_ip.as_deref(),
+        method = o.method.as_deref(),
+        path = o.path.as_deref(),
+        decision = o.decision().as_str(),
+        reason = o.reason(),
+        status = o.status,
+        upstream_status = o.upstream_status,
+        upstream_latency_ms = o.upstream_latency.map(millis),
+        request_bytes = o.request_bytes as u64,
+        response_bytes = o.response_bytes as u64,
+        duration_ms = millis(o.duration),
+        "invocation"
+    );
+}
+
+/// The start-up line: the effective configuration, no secrets (upstream header names only).
+pub fn startup(config: &crate::config::Config, mode: &str, max_concurrency: usize) {
+    let upstream_names: Vec<&str> = config.upstream_headers.names().map(|n| n.as_str()).collect();
+    tracing::info!(
+        service = config.telemetry.service.as_str(),
+        mode,
+        target_scheme = config.target.scheme(),
+        target_host = config.target.host(),
+        target_port = config.target.port(),
+        target_prefix = config.target.prefix(),
+        allow_list_entries = config.allow_list.entries() as u64,
+        allow_list_ranges = config.allow_list.ranges() as u64,
+        allow_list_file = config.allowed_ips_file.as_ref().map(|p| p.display().to_string()),
+        forward_headers = config.forward.describe(),
+        upstream_header_names = upstream_names.join(","),
+        timeout_ms = config.timeout.as_millis() as u64,
+        tls_insecure = config.tls.insecure,
+        tls_ca_file = config.tls_ca_file.as_ref().map(|p| p.display().to_string()),
+        tls_client_auth = config.tls.client_identity.is_some(),
+        metrics_namespace = config.telemetry.namespace.as_str(),
+        deny_metrics_per_ip_limit = config.telemetry.deny_per_ip_limit.map(|l| l as u64),
+        max_concurrency = max_concurrency as u64,
+        "vpc-proxy starting"
+    );
+    for warning in &config.warnings {
+        tracing::warn!(service = config.telemetry.service.as_str(), "{warning}");
+    }
+}
+
+/// Logs a configuration error and returns the exit code that stops the function.
+pub fn refuse_to_start(error: &crate::config::ConfigError) -> std::process::ExitCode {
+    tracing::error!(
+        variable = error.variable.as_str(),
+        line = error.line.map(|l| l as u64),
+        value = error.value.as_deref(),
+        "{error}"
+    );
+    eprintln!("vpc-proxy: {error}");
+    std::process::ExitCode::FAILURE
+}
