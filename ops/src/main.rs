@@ -1,0 +1,16 @@
+//! `vpc-proxy-ops`: renders, validates and applies the vpc-proxy CloudWatch kit. See
+//! `vpc-proxy-ops help` and docs/OPERATING.md. All logic lives in the library; this only
+//! starts a runtime and maps the result to an exit code.
+
+use std::process::ExitCode;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match vpc_proxy_ops::cli::main(std::env::args().skip(1).collect()).await {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("vpc-proxy-ops: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
