@@ -158,8 +158,10 @@ pub fn template(kit: &Kit) -> Result<Value, Error> {
                 param["Default"] = json!(d);
             }
             Some(d) => {
+                // No `${...}` outside Fn::Sub (cfn-lint E1029): show the default as <Name>.
+                let shown = d.replace("${", "<").replace('}', ">");
                 param["Description"] = json!(format!(
-                    "{} (vpc-proxy-ops render defaults it to {d})",
+                    "{} (vpc-proxy-ops render defaults it to {shown})",
                     p.help
                 ));
             }
