@@ -556,3 +556,24 @@ fn a_new_kit_file_is_picked_up_by_name() {
     };
     assert_eq!(s.stem(), "x-y");
 }
+
+#[test]
+fn every_alarm_links_its_runbook_section_and_the_section_exists() {
+    let kit = common::kit();
+    let runbook = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/RUNBOOK.md"),
+    )
+    .unwrap();
+    for source in kit.of(Kind::Alarm) {
+        let anchor = source.stem();
+        assert!(
+            source.text.contains(&format!("${{RunbookUrl}}#{anchor}")),
+            "{} does not link its runbook section",
+            source.path
+        );
+        assert!(
+            runbook.contains(&format!("<a id=\"{anchor}\"></a>")),
+            "docs/RUNBOOK.md has no section {anchor}"
+        );
+    }
+}
