@@ -1,0 +1,87 @@
+//! Arbitrary bytes as the raw Lambda event: decoding and the whole handler must never panic.
+//!
+//! The handler runs with an allow-all list and a deadline already past, so every HTTP event
+//! goes through decode, admission, method, URL and header checks and then stops with a 504
+//! before any network I/O. Logs run at DEBUG so the redacted event dump is exercised too.
+#![no_main]
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+use libfuzzer_sys::fuzz_target;
+use vpc_proxy::config::Config;
+use vpc_proxy::event;
+use vpc_proxy::handler::{ClientScheme, Invocation, Proxy};
+use vpc_proxy::telemetry::{Sink, Telemetry, logging};
+
+struct Harness {
+    runtime: tokio::runtime::Runtime,
+    proxy: Proxy,
+    buffers: Vec<Arc<Mutex<Vec<u8>>>>,
+}
+
+fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(|| {
+        // Proxy::new with an http:// target needs a process-wide rustls provider (see
+        // docs/PERFORMANCE.md); harmless once src installs or avoids it itself.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let emf = Arc::new(Mutex::new(Vec::new()));
+        let filter = logging::filter(|name| (name == "RUST_LOG").then(|| "debug".to_owned()));
+        let _ = tracing::subscriber::set_global_default(logging::subscriber(
+            filter,
+            Sink::Memory(logs.clone()),
+        ));
+        let config = Config::from_lookup(|name| match name {
+            "PROXY_TARGET_URL" => Some("http://127.0.0.1:9/api".to_owned()),
+            "PROXY_ALLOWED_IPS" => Some("0.0.0.0/0 ::/0".to_owned()),
+            "PROXY_UPSTREAM_HEADERS" => Some("X-Api-Key: fuzz-secret".to_owned()),
+            "PROXY_DENY_METRICS_PER_IP" => Some("true".to_owned()),
+            _ => None,
+        })
+        .expect("fuzz config");
+        let telemetry = Telemetry::new(config.telemetry.clone(), Sink::Memory(emf.clone()));
+        let proxy = Proxy::new(config, telemetry, ClientScheme::Https).expect("proxy");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        Harness {
+            runtime,
+            proxy,
+            buffers: vec![logs, emf],
+        }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    // Lambda hands the function JSON text; bytes that are not UTF-8 never arrive as an event.
+    let Ok(raw) = std::str::from_utf8(data) else {
+        return;
+    };
+    let decoded = event::decode(raw);
+    let h = harness();
+    let invocation = Invocation {
+        request_id: "fuzz".to_owned(),
+        deadline: Some(SystemTime::UNIX_EPOCH),
+        xray_trace_id: None,
+    };
+    let answer = h.runtime.block_on(h.proxy.handle(raw, invocation));
+    assert_eq!(
+        decoded.is_err(),
+        answer.is_err(),
+        "decode and handler disagree on {raw:?}"
+    );
+    if let Ok(payload) = answer {
+        let value: serde_json::Value =
+            serde_json::from_str(payload.get()).expect("the response payload is JSON");
+        let status = value["statusCode"].as_u64().expect("statusCode");
+        assert!(
+            matches!(status, 400 | 403 | 504),
+            "unexpected status {status} for {raw:?}"
+        );
+    }
+    for buffer in &h.buffers {
+        buffer.lock().expect("sink lock").clear();
+    }
+});
