@@ -13,6 +13,11 @@
 //!     CARGO_TARGET_DIR=/work/target-proof cargo bench --bench overhead
 //!     python3 scripts/bench_ratios.py   # p50 ratios from the run's estimates
 //!
+//! Before the criterion groups it prints a paired table (to stderr): each round makes one
+//! direct call and one proxied call with telemetry on and off, in turn, so load changes on a
+//! shared machine hit all three alike; per-call p50/p90 and p50 ratios come from those
+//! rounds. `OVERHEAD_PAIRED=0` skips it, `OVERHEAD_PAIRED_ROUNDS=N` sets the rounds.
+//!
 //! The sinks are emptied between samples, outside the timed loop.
 
 use std::convert::Infallible;
@@ -242,6 +247,21 @@ fn bench(c: &mut Criterion) {
         ),
     };
 
+    let dispatch =
+        tracing::Dispatch::new(logging::subscriber(logging::filter(|_| None), logs.clone()));
+    if std::env::var("OVERHEAD_PAIRED").map_or(true, |v| v != "0") {
+        paired(
+            &rt,
+            &direct,
+            addr,
+            &proxy_on,
+            &proxy_off,
+            &dispatch,
+            &invocation,
+            &[&logs, &emf_on, &emf_off],
+        );
+    }
+
     for s in scenarios() {
         // Sanity: both paths get the backend's 200 and the same body length.
         let response = rt
@@ -277,10 +297,7 @@ fn bench(c: &mut Criterion) {
             })
         });
         group.bench_function("proxy_telemetry_on", |b| {
-            let _subscriber = tracing::subscriber::set_default(logging::subscriber(
-                logging::filter(|_| None),
-                logs.clone(),
-            ));
+            let _subscriber = tracing::dispatcher::set_default(&dispatch);
             b.iter_custom(|iters| {
                 let start = Instant::now();
                 for _ in 0..iters {
@@ -382,6 +399,100 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// One direct call and one proxied call (telemetry on, then off) per round, in turn, so a
+/// change of load on the machine hits all three alike; prints per-call percentiles and the
+/// p50 ratios. Criterion's figures below time each variant in its own window instead.
+#[allow(clippy::too_many_arguments)]
+fn paired(
+    rt: &tokio::runtime::Runtime,
+    direct: &reqwest::Client,
+    addr: SocketAddr,
+    proxy_on: &Proxy,
+    proxy_off: &Proxy,
+    dispatch: &tracing::Dispatch,
+    invocation: &dyn Fn() -> Invocation,
+    sinks: &[&Sink],
+) {
+    let rounds: usize = std::env::var("OVERHEAD_PAIRED_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    eprintln!(
+        "paired per-call latency (direct, proxy telemetry on, proxy telemetry off, interleaved):"
+    );
+    eprintln!(
+        "| scenario | rounds | direct p50 | on p50 | on/direct | off p50 | off/direct | direct p90 | on p90 | off p90 |"
+    );
+    eprintln!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for s in scenarios() {
+        let n = if rounds > 0 {
+            rounds
+        } else if s.bytes_each_way > 0 {
+            400
+        } else {
+            4000
+        };
+        let url = format!("http://{addr}{}", s.path);
+        let mut times: [Vec<f64>; 3] = [
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        ];
+        for round in 0..n + n / 10 {
+            let t = Instant::now();
+            rt.block_on(async {
+                let r = direct
+                    .request(s.method.clone(), &url)
+                    .header("content-type", s.content_type)
+                    .body(s.body.clone())
+                    .send()
+                    .await
+                    .expect("send");
+                black_box(r.bytes().await.expect("body"));
+            });
+            let d = t.elapsed();
+            let t = Instant::now();
+            tracing::dispatcher::with_default(dispatch, || {
+                black_box(
+                    rt.block_on(proxy_on.handle(&s.event, invocation()))
+                        .expect("ok"),
+                );
+            });
+            let on = t.elapsed();
+            let t = Instant::now();
+            black_box(
+                rt.block_on(proxy_off.handle(&s.event, invocation()))
+                    .expect("ok"),
+            );
+            let off = t.elapsed();
+            // The first tenth is warm-up.
+            if round >= n / 10 {
+                for (v, x) in times.iter_mut().zip([d, on, off]) {
+                    v.push(x.as_secs_f64() * 1e6);
+                }
+            }
+            for sink in sinks {
+                clear(sink);
+            }
+        }
+        let pct = |v: &mut Vec<f64>, q: f64| {
+            v.sort_by(f64::total_cmp);
+            v[((v.len() - 1) as f64 * q).round() as usize]
+        };
+        let [mut d, mut on, mut off] = times;
+        let (d50, on50, off50) = (pct(&mut d, 0.5), pct(&mut on, 0.5), pct(&mut off, 0.5));
+        eprintln!(
+            "| {} | {n} | {d50:.1} µs | {on50:.1} µs | {:.2}× | {off50:.1} µs | {:.2}× | {:.1} µs | {:.1} µs | {:.1} µs |",
+            s.name,
+            on50 / d50,
+            off50 / d50,
+            pct(&mut d, 0.9),
+            pct(&mut on, 0.9),
+            pct(&mut off, 0.9)
+        );
+    }
 }
 
 criterion_group! {
