@@ -195,7 +195,9 @@ fn parse_entry(token: &str) -> Result<IpNet, &'static str> {
         }
         Ok(fold_mapped(net))
     } else {
-        let addr: IpAddr = token.parse().map_err(|_| "not an IP address or CIDR range")?;
+        let addr: IpAddr = token
+            .parse()
+            .map_err(|_| "not an IP address or CIDR range")?;
         Ok(fold_mapped(IpNet::from(addr)))
     }
 }

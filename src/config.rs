@@ -97,8 +97,9 @@ impl Config {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut warnings = Vec::new();
 
-        let target_text = get("PROXY_TARGET_URL")
-            .ok_or_else(|| ConfigError::new("PROXY_TARGET_URL", "is required (the backend base URL)"))?;
+        let target_text = get("PROXY_TARGET_URL").ok_or_else(|| {
+            ConfigError::new("PROXY_TARGET_URL", "is required (the backend base URL)")
+        })?;
         let target = Target::parse(&target_text)
             .map_err(|why| ConfigError::new("PROXY_TARGET_URL", why).value(target_text.clone()))?;
 
@@ -125,12 +126,15 @@ impl Config {
         if let (Some(text), Some(path)) = (&file_text, &allowed_ips_file) {
             sources.push((format!("PROXY_ALLOWED_IPS_FILE ({})", path.display()), text));
         }
-        let allow_list = AllowList::parse_sources(sources.iter().map(|(_, t)| *t)).map_err(
-            |(index, e)| {
-                let variable = sources.get(index).map_or("PROXY_ALLOWED_IPS", |(v, _)| v.as_str());
-                ConfigError::new(variable, e.why).line(e.line).value(e.entry)
-            },
-        )?;
+        let allow_list =
+            AllowList::parse_sources(sources.iter().map(|(_, t)| *t)).map_err(|(index, e)| {
+                let variable = sources
+                    .get(index)
+                    .map_or("PROXY_ALLOWED_IPS", |(v, _)| v.as_str());
+                ConfigError::new(variable, e.why)
+                    .line(e.line)
+                    .value(e.entry)
+            })?;
         if allow_list.is_empty() {
             warnings.push("the allow-list has no entries: every request will be denied".to_owned());
         }
@@ -140,7 +144,8 @@ impl Config {
             warnings.push("the allow-list admits every IPv4 address (0.0.0.0/0)".to_owned());
         }
 
-        let forward_text = get("PROXY_FORWARD_HEADERS").unwrap_or_else(|| DEFAULT_FORWARD_HEADERS.to_owned());
+        let forward_text =
+            get("PROXY_FORWARD_HEADERS").unwrap_or_else(|| DEFAULT_FORWARD_HEADERS.to_owned());
         let forward = ForwardPolicy::parse(&forward_text).map_err(|bad| {
             ConfigError::new("PROXY_FORWARD_HEADERS", "not a valid header name").value(bad)
         })?;
@@ -158,7 +163,9 @@ impl Config {
                 _ => {
                     return Err(ConfigError::new(
                         "PROXY_TIMEOUT_MS",
-                        format!("must be a whole number of milliseconds from 1 to {MAX_TIMEOUT_MS}"),
+                        format!(
+                            "must be a whole number of milliseconds from 1 to {MAX_TIMEOUT_MS}"
+                        ),
                     )
                     .value(text));
                 }
@@ -173,7 +180,9 @@ impl Config {
         }
         let tls_ca_file = get("PROXY_TLS_CA_FILE").map(PathBuf::from);
         let extra_roots = match &tls_ca_file {
-            Some(path) => read_certificates(path).map_err(|why| file_error("PROXY_TLS_CA_FILE", path, why))?,
+            Some(path) => {
+                read_certificates(path).map_err(|why| file_error("PROXY_TLS_CA_FILE", path, why))?
+            }
             None => Vec::new(),
         };
         let client_identity = match (
@@ -184,7 +193,8 @@ impl Config {
             (Some(cert), Some(key)) => Some(ClientIdentity {
                 chain: read_certificates(&cert)
                     .map_err(|why| file_error("PROXY_TLS_CLIENT_CERT_FILE", &cert, why))?,
-                key: read_private_key(&key).map_err(|why| file_error("PROXY_TLS_CLIENT_KEY_FILE", &key, why))?,
+                key: read_private_key(&key)
+                    .map_err(|why| file_error("PROXY_TLS_CLIENT_KEY_FILE", &key, why))?,
             }),
             (Some(_), None) => {
                 return Err(ConfigError::new(
@@ -199,13 +209,17 @@ impl Config {
                 ));
             }
         };
-        if target.scheme() == "http" && (insecure || tls_ca_file.is_some() || client_identity.is_some()) {
+        if target.scheme() == "http"
+            && (insecure || tls_ca_file.is_some() || client_identity.is_some())
+        {
             warnings.push("TLS settings are ignored: PROXY_TARGET_URL is plain http".to_owned());
         }
 
-        let namespace = get("PROXY_METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
-        validate_namespace(&namespace)
-            .map_err(|why| ConfigError::new("PROXY_METRICS_NAMESPACE", why).value(namespace.clone()))?;
+        let namespace =
+            get("PROXY_METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+        validate_namespace(&namespace).map_err(|why| {
+            ConfigError::new("PROXY_METRICS_NAMESPACE", why).value(namespace.clone())
+        })?;
         let service = get("PROXY_SERVICE_NAME")
             .or_else(|| get("AWS_LAMBDA_FUNCTION_NAME"))
             .unwrap_or_else(|| DEFAULT_SERVICE.to_owned());
@@ -292,7 +306,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -314,11 +331,18 @@ mod tests {
         assert_eq!(c.telemetry.namespace, "VpcProxy");
         assert_eq!(c.telemetry.service, "vpc-proxy");
         assert_eq!(c.telemetry.deny_per_ip_limit, None);
-        assert_eq!(c.forward, ForwardPolicy::parse(DEFAULT_FORWARD_HEADERS).unwrap());
+        assert_eq!(
+            c.forward,
+            ForwardPolicy::parse(DEFAULT_FORWARD_HEADERS).unwrap()
+        );
         assert!(c.warnings.is_empty());
         let c = with(&[("AWS_LAMBDA_FUNCTION_NAME", "fn-name")]).unwrap();
         assert_eq!(c.telemetry.service, "fn-name");
-        let c = with(&[("AWS_LAMBDA_FUNCTION_NAME", "fn"), ("PROXY_SERVICE_NAME", "svc")]).unwrap();
+        let c = with(&[
+            ("AWS_LAMBDA_FUNCTION_NAME", "fn"),
+            ("PROXY_SERVICE_NAME", "svc"),
+        ])
+        .unwrap();
         assert_eq!(c.telemetry.service, "svc");
         let c = with(&[("PROXY_DENY_METRICS_PER_IP", "TRUE")]).unwrap();
         assert_eq!(c.telemetry.deny_per_ip_limit, Some(50));
@@ -335,11 +359,18 @@ mod tests {
     #[test]
     fn allow_list_error_names_variable_line_and_value() {
         let e = with(&[("PROXY_ALLOWED_IPS", "10.0.0.1\n10.0.0.2\n10.0.0.999")]).unwrap_err();
-        let e = if e.variable == "PROXY_ALLOWED_IPS" { e } else { panic!("{e}") };
+        let e = if e.variable == "PROXY_ALLOWED_IPS" {
+            e
+        } else {
+            panic!("{e}")
+        };
         assert_eq!(e.line, Some(3));
         assert_eq!(e.value.as_deref(), Some("10.0.0.999"));
         let text = e.to_string();
-        assert!(text.contains("PROXY_ALLOWED_IPS line 3") && text.contains("10.0.0.999"), "{text}");
+        assert!(
+            text.contains("PROXY_ALLOWED_IPS line 3") && text.contains("10.0.0.999"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -354,7 +385,10 @@ mod tests {
             vec![
                 ("PROXY_TARGET_URL".to_owned(), "http://10.0.0.1".to_owned()),
                 ("PROXY_ALLOWED_IPS".to_owned(), "10.0.0.1".to_owned()),
-                ("PROXY_ALLOWED_IPS_FILE".to_owned(), file.display().to_string()),
+                (
+                    "PROXY_ALLOWED_IPS_FILE".to_owned(),
+                    file.display().to_string(),
+                ),
             ]
         };
         let vars: HashMap<_, _> = map(&good).into_iter().collect();
@@ -387,14 +421,24 @@ mod tests {
             ("PROXY_TLS_CLIENT_CERT_FILE", "/nonexistent/c.pem"),
         ] {
             let e = with(&[(var, value)]).unwrap_err();
-            assert!(e.variable.starts_with(var) || e.variable.starts_with("PROXY_TLS_CLIENT"), "{var}: {e}");
-            assert!(e.to_string().contains(var) || e.variable.starts_with("PROXY_TLS_CLIENT"), "{e}");
+            assert!(
+                e.variable.starts_with(var) || e.variable.starts_with("PROXY_TLS_CLIENT"),
+                "{var}: {e}"
+            );
+            assert!(
+                e.to_string().contains(var) || e.variable.starts_with("PROXY_TLS_CLIENT"),
+                "{e}"
+            );
         }
     }
 
     #[test]
     fn upstream_header_errors_hide_the_secret() {
-        let e = with(&[("PROXY_UPSTREAM_HEADERS", "X-Ok: 1\nAuthorization Bearer s3cret")]).unwrap_err();
+        let e = with(&[(
+            "PROXY_UPSTREAM_HEADERS",
+            "X-Ok: 1\nAuthorization Bearer s3cret",
+        )])
+        .unwrap_err();
         assert_eq!(e.variable, "PROXY_UPSTREAM_HEADERS");
         assert!(e.to_string().contains("line 2"));
         assert!(!e.to_string().contains("s3cret"));
@@ -412,6 +456,12 @@ mod tests {
         let mut vars = BASE.to_vec();
         vars[0] = ("PROXY_TARGET_URL", "https://10.0.0.1");
         vars.push(("PROXY_TLS_INSECURE", "true"));
-        assert!(config(&vars).unwrap().warnings.iter().any(|w| w.contains("NOT verified")));
+        assert!(
+            config(&vars)
+                .unwrap()
+                .warnings
+                .iter()
+                .any(|w| w.contains("NOT verified"))
+        );
     }
 }

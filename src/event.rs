@@ -144,9 +144,9 @@ impl RawEvent {
         let context = self.request_context.unwrap_or_default();
         let is_v2 = self.version.as_deref() == Some("2.0");
         let (version, method, source_ip) = if is_v2 {
-            let http = context
-                .http
-                .ok_or_else(|| DecodeError::NotHttp("v2 event without requestContext.http".into()))?;
+            let http = context.http.ok_or_else(|| {
+                DecodeError::NotHttp("v2 event without requestContext.http".into())
+            })?;
             let method = http
                 .method
                 .ok_or_else(|| DecodeError::NotHttp("v2 event without a method".into()))?;
@@ -155,7 +155,11 @@ impl RawEvent {
             let method = self
                 .http_method
                 .ok_or_else(|| DecodeError::NotHttp("event has no httpMethod".into()))?;
-            (Version::V1, method, context.identity.and_then(|i| i.source_ip))
+            (
+                Version::V1,
+                method,
+                context.identity.and_then(|i| i.source_ip),
+            )
         };
 
         let mut headers: Vec<(String, String)> = Vec::new();
@@ -178,10 +182,7 @@ impl RawEvent {
 
         let path = match version {
             Version::V1 => self.path.unwrap_or_default(),
-            Version::V2 => strip_stage(
-                self.raw_path.unwrap_or_default(),
-                context.stage.as_deref(),
-            ),
+            Version::V2 => strip_stage(self.raw_path.unwrap_or_default(), context.stage.as_deref()),
         };
         let query = match version {
             Version::V2 => RequestQuery::Raw(self.raw_query_string.unwrap_or_default()),
@@ -217,7 +218,12 @@ impl RawEvent {
             meta: meta.clone(),
             query,
             headers,
-            cookies: self.cookies.unwrap_or_default().into_iter().flatten().collect(),
+            cookies: self
+                .cookies
+                .unwrap_or_default()
+                .into_iter()
+                .flatten()
+                .collect(),
             body,
         });
         Ok(Decoded {
@@ -342,9 +348,11 @@ mod tests {
 
     #[test]
     fn v1_with_nulls_everywhere() {
-        let r = ok(r#"{"httpMethod":"GET","path":"/","headers":null,"multiValueHeaders":null,
+        let r = ok(
+            r#"{"httpMethod":"GET","path":"/","headers":null,"multiValueHeaders":null,
             "queryStringParameters":null,"multiValueQueryStringParameters":null,"body":null,
-            "isBase64Encoded":false,"requestContext":{"identity":{"sourceIp":null}}}"#);
+            "isBase64Encoded":false,"requestContext":{"identity":{"sourceIp":null}}}"#,
+        );
         assert!(r.headers.is_empty() && r.body.is_empty());
         assert_eq!(r.meta.source_ip, None);
         assert_eq!(r.query, RequestQuery::Pairs(vec![]));
@@ -352,12 +360,14 @@ mod tests {
 
     #[test]
     fn v2_http_api_event_strips_stage() {
-        let r = ok(r#"{"version":"2.0","routeKey":"ANY /{proxy+}","rawPath":"/dev/a/b",
+        let r = ok(
+            r#"{"version":"2.0","routeKey":"ANY /{proxy+}","rawPath":"/dev/a/b",
             "rawQueryString":"x=1&x=2&y=%20","cookies":["a=1","b=2"],
             "headers":{"accept":"a, b","host":"h.example"},
             "requestContext":{"stage":"dev","requestId":"r2","domainName":"h.example",
               "http":{"method":"PUT","path":"/dev/a/b","sourceIp":"2001:db8::1"}},
-            "body":"{\"k\":\"\u00e9\"}","isBase64Encoded":false}"#);
+            "body":"{\"k\":\"\u00e9\"}","isBase64Encoded":false}"#,
+        );
         assert_eq!(r.version, Version::V2);
         assert_eq!(r.meta.path, "/a/b");
         assert_eq!(r.query, RequestQuery::Raw("x=1&x=2&y=%20".into()));
@@ -393,10 +403,7 @@ mod tests {
             "null",
             r#""x""#,
         ] {
-            assert!(
-                matches!(decode(raw), Err(DecodeError::NotHttp(_))),
-                "{raw}"
-            );
+            assert!(matches!(decode(raw), Err(DecodeError::NotHttp(_))), "{raw}");
         }
     }
 }

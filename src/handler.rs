@@ -55,7 +55,9 @@ enum Stop {
 impl Stop {
     fn reply(self) -> ErrorReply {
         match self {
-            Stop::Refused(r) if r.decision() == crate::outcome::Decision::Deny => ErrorReply::Forbidden,
+            Stop::Refused(r) if r.decision() == crate::outcome::Decision::Deny => {
+                ErrorReply::Forbidden
+            }
             Stop::Refused(_) => ErrorReply::BadRequest,
             Stop::Upstream(UpstreamError::Timeout) => ErrorReply::GatewayTimeout,
             Stop::Upstream(UpstreamError::TooLarge) => ErrorReply::TooLarge,
@@ -92,7 +94,11 @@ pub struct Proxy {
 impl Proxy {
     /// Builds the proxy from a parsed configuration. Fails only on TLS material rustls
     /// refuses (a key that does not fit its certificate), named like any config error.
-    pub fn new(config: Config, telemetry: Telemetry, scheme: ClientScheme) -> Result<Proxy, ConfigError> {
+    pub fn new(
+        config: Config,
+        telemetry: Telemetry,
+        scheme: ClientScheme,
+    ) -> Result<Proxy, ConfigError> {
         let tls = (config.target.scheme() == "https").then_some(&config.tls);
         let upstream = Upstream::new(config.timeout, tls).map_err(|problem| ConfigError {
             variable: problem
@@ -126,7 +132,11 @@ impl Proxy {
     }
 
     /// Handles one raw event. Every path through here records exactly one outcome.
-    pub async fn handle(&self, raw_event: &str, invocation: Invocation) -> Result<Box<RawValue>, HandlerError> {
+    pub async fn handle(
+        &self,
+        raw_event: &str,
+        invocation: Invocation,
+    ) -> Result<Box<RawValue>, HandlerError> {
         let started = Instant::now();
         let mut outcome = Outcome {
             request_id: invocation.request_id.clone(),
@@ -169,7 +179,12 @@ impl Proxy {
         result
     }
 
-    async fn forward(&self, decoded: Decoded, invocation: &Invocation, outcome: &mut Outcome) -> Result<Encoded, Stop> {
+    async fn forward(
+        &self,
+        decoded: Decoded,
+        invocation: &Invocation,
+        outcome: &mut Outcome,
+    ) -> Result<Encoded, Stop> {
         // The allow-list comes first: an unknown source learns nothing else about us.
         let source_ip = self.admit(decoded.meta.source_ip.as_deref())?;
         let request = decoded.request.map_err(|e| match e {
@@ -182,12 +197,15 @@ impl Proxy {
             RequestQuery::Raw(raw) => Query::Raw(raw),
             RequestQuery::Pairs(pairs) => Query::Pairs(pairs),
         };
-        let url = self.target.url_for(&request.meta.path, query).map_err(|e| {
-            Stop::Refused(match e {
-                UrlError::DotSegment => Refusal::DotSegment,
-                UrlError::LeavesTarget => Refusal::LeavesTarget,
-            })
-        })?;
+        let url = self
+            .target
+            .url_for(&request.meta.path, query)
+            .map_err(|e| {
+                Stop::Refused(match e {
+                    UrlError::DotSegment => Refusal::DotSegment,
+                    UrlError::LeavesTarget => Refusal::LeavesTarget,
+                })
+            })?;
         let headers = upstream_request_headers(
             &self.forward,
             &self.upstream_headers,
@@ -202,7 +220,9 @@ impl Proxy {
             },
         )
         .map_err(|_| Stop::Refused(Refusal::BadHeader))?;
-        let budget = self.budget(invocation.deadline).ok_or(UpstreamError::Timeout)?;
+        let budget = self
+            .budget(invocation.deadline)
+            .ok_or(UpstreamError::Timeout)?;
         let outbound = Outbound {
             method,
             url,
@@ -213,8 +233,13 @@ impl Proxy {
         outcome.upstream_status = Some(answer.status.as_u16());
         outcome.upstream_latency = Some(answer.latency);
         let version: Version = request.version;
-        response::from_backend(version, answer.status.as_u16(), &answer.headers, &answer.body)
-            .map_err(|_| Stop::Upstream(UpstreamError::TooLarge))
+        response::from_backend(
+            version,
+            answer.status.as_u16(),
+            &answer.headers,
+            &answer.body,
+        )
+        .map_err(|_| Stop::Upstream(UpstreamError::TooLarge))
     }
 
     fn admit(&self, source_ip: Option<&str>) -> Result<IpAddr, Stop> {
@@ -248,7 +273,8 @@ impl Proxy {
 /// Any token method goes, except the two that make no sense through a reverse proxy:
 /// CONNECT (a tunnel) and TRACE (it would echo the injected backend credentials back).
 fn parse_method(text: &str) -> Result<Method, Stop> {
-    let method = Method::from_bytes(text.as_bytes()).map_err(|_| Stop::Refused(Refusal::BadMethod))?;
+    let method =
+        Method::from_bytes(text.as_bytes()).map_err(|_| Stop::Refused(Refusal::BadMethod))?;
     if method == Method::CONNECT || method == Method::TRACE {
         return Err(Stop::Refused(Refusal::BadMethod));
     }

@@ -112,12 +112,11 @@ impl UpstreamHeaders {
                     name: name.to_owned(),
                 });
             }
-            let mut value = HeaderValue::from_str(value.trim()).map_err(|_| {
-                UpstreamHeaderError::BadValue {
+            let mut value =
+                HeaderValue::from_str(value.trim()).map_err(|_| UpstreamHeaderError::BadValue {
                     line: line_no,
                     name: name.to_owned(),
-                }
-            })?;
+                })?;
             value.set_sensitive(true);
             headers.push((header, value));
         }
@@ -169,7 +168,13 @@ pub struct Forwarding<'a> {
 pub fn is_hop_by_hop(lower: &str) -> bool {
     matches!(
         lower,
-        "connection" | "keep-alive" | "te" | "trailer" | "trailers" | "transfer-encoding" | "upgrade"
+        "connection"
+            | "keep-alive"
+            | "te"
+            | "trailer"
+            | "trailers"
+            | "transfer-encoding"
+            | "upgrade"
     ) || lower.starts_with("proxy-")
 }
 
@@ -191,7 +196,9 @@ pub fn upstream_request_headers(
 ) -> Result<HeaderMap, HeaderError> {
     // Refuse before choosing: a CR/LF anywhere means the request is not what it claims to be.
     let line_break = |v: &str| v.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
-    if client.iter().any(|(n, v)| line_break(n) || line_break(v)) || cookies.iter().any(|c| line_break(c)) {
+    if client.iter().any(|(n, v)| line_break(n) || line_break(v))
+        || cookies.iter().any(|c| line_break(c))
+    {
         return Err(HeaderError::LineBreak);
     }
     let connection_listed: Vec<String> = client
@@ -266,9 +273,9 @@ pub fn response_headers(backend: &HeaderMap) -> impl Iterator<Item = (&HeaderNam
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().to_ascii_lowercase())
         .collect();
-    backend
-        .iter()
-        .filter(move |(name, _)| !is_hop_by_hop(name.as_str()) && !listed.iter().any(|l| l == name.as_str()))
+    backend.iter().filter(move |(name, _)| {
+        !is_hop_by_hop(name.as_str()) && !listed.iter().any(|l| l == name.as_str())
+    })
 }
 
 #[cfg(test)]
@@ -370,7 +377,8 @@ mod tests {
 
     #[test]
     fn upstream_headers_replace_client_ones_and_stay_secret() {
-        let up = UpstreamHeaders::parse("Authorization: Bearer s3cret\n\nX-Api-Key:  k1  \n").unwrap();
+        let up =
+            UpstreamHeaders::parse("Authorization: Bearer s3cret\n\nX-Api-Key:  k1  \n").unwrap();
         let h = upstream_request_headers(
             &ForwardPolicy::All,
             &up,

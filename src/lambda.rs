@@ -26,10 +26,14 @@ pub fn run(sink: Sink) -> ExitCode {
         .unwrap_or(1);
     fill_runtime_defaults();
     let runtime = if concurrency > 1 {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
     } else {
         // One invocation at a time: a single thread starts faster and has no handoffs.
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     };
     let runtime = match runtime {
         Ok(runtime) => runtime,

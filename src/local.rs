@@ -44,14 +44,22 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) -> std::io::Result<
                 let id = counter.fetch_add(1, Ordering::Relaxed);
                 async move { Ok::<_, Infallible>(handle(&proxy, peer, request, id).await) }
             });
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(error = %e, "local connection ended with an error");
             }
         });
     }
 }
 
-async fn handle(proxy: &Proxy, peer: SocketAddr, request: Request<Incoming>, id: u64) -> Response<Full<Bytes>> {
+async fn handle(
+    proxy: &Proxy,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+    id: u64,
+) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -71,7 +79,12 @@ async fn handle(proxy: &Proxy, peer: SocketAddr, request: Request<Incoming>, id:
 }
 
 /// The REST API event API Gateway would send for this request.
-fn v1_event(parts: &http::request::Parts, body: &[u8], peer: SocketAddr, request_id: &str) -> Value {
+fn v1_event(
+    parts: &http::request::Parts,
+    body: &[u8],
+    peer: SocketAddr,
+    request_id: &str,
+) -> Value {
     let mut multi: Map<String, Value> = Map::new();
     let mut single: Map<String, Value> = Map::new();
     for (name, value) in &parts.headers {
@@ -85,7 +98,13 @@ fn v1_event(parts: &http::request::Parts, body: &[u8], peer: SocketAddr, request
         }
     }
     let mut query_multi: Map<String, Value> = Map::new();
-    for pair in parts.uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    for pair in parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let k = percent_decode_str(k).decode_utf8_lossy().into_owned();
         let v = percent_decode_str(v).decode_utf8_lossy().into_owned();
@@ -96,7 +115,10 @@ fn v1_event(parts: &http::request::Parts, body: &[u8], peer: SocketAddr, request
             }
         }
     }
-    let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok());
     json!({
         "resource": "/{proxy+}",
         "path": parts.uri.path(),
@@ -119,7 +141,10 @@ fn v1_event(parts: &http::request::Parts, body: &[u8], peer: SocketAddr, request
 /// Turns the handler's v1 response back into HTTP.
 fn from_v1_response(payload: &str) -> Response<Full<Bytes>> {
     let Ok(value) = serde_json::from_str::<Value>(payload) else {
-        return plain(StatusCode::INTERNAL_SERVER_ERROR, "unreadable handler response\n");
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unreadable handler response\n",
+        );
     };
     let status = value["statusCode"]
         .as_u64()
@@ -151,7 +176,12 @@ fn append_headers(out: &mut HeaderMap, headers: &Map<String, Value>) {
         if name == http::header::CONTENT_LENGTH {
             continue;
         }
-        for value in values.as_array().into_iter().flatten().filter_map(Value::as_str) {
+        for value in values
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             if let Ok(value) = http::HeaderValue::from_str(value) {
                 out.append(name.clone(), value);
             }
@@ -170,8 +200,13 @@ pub async fn serve_echo(listener: TcpListener) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         tokio::spawn(async move {
-            let service = service_fn(|request: Request<Incoming>| async move { Ok::<_, Infallible>(echo(request).await) });
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            let service = service_fn(|request: Request<Incoming>| async move {
+                Ok::<_, Infallible>(echo(request).await)
+            });
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(error = %e, "echo connection ended with an error");
             }
         });
@@ -225,7 +260,10 @@ pub fn run(listen: Option<&str>, sink: crate::telemetry::Sink) -> std::process::
         eprintln!("vpc-proxy: --listen needs an address like {DEFAULT_LISTEN}, got {listen:?}");
         return ExitCode::from(2);
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("vpc-proxy: cannot start the async runtime: {e}");

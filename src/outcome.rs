@@ -46,7 +46,9 @@ pub enum Refusal {
 impl Refusal {
     pub fn decision(self) -> Decision {
         match self {
-            Refusal::SourceIpMissing | Refusal::SourceIpInvalid | Refusal::IpNotAllowed => Decision::Deny,
+            Refusal::SourceIpMissing | Refusal::SourceIpInvalid | Refusal::IpNotAllowed => {
+                Decision::Deny
+            }
             _ => Decision::Reject,
         }
     }

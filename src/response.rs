@@ -174,7 +174,12 @@ impl Body<'_> {
     }
 }
 
-fn serialize(version: Version, status: u16, headers: &[(&str, Cow<'_, str>)], body: Body<'_>) -> Box<RawValue> {
+fn serialize(
+    version: Version,
+    status: u16,
+    headers: &[(&str, Cow<'_, str>)],
+    body: Body<'_>,
+) -> Box<RawValue> {
     let (body_text, is_base64) = match body {
         Body::Text(t) => (Cow::Borrowed(t), false),
         Body::Base64(b) => (
@@ -351,8 +356,14 @@ mod tests {
         assert_eq!(v["statusCode"], 201);
         assert_eq!(v["body"], "héllo\n\"");
         assert_eq!(v["isBase64Encoded"], false);
-        assert_eq!(v["multiValueHeaders"]["set-cookie"], serde_json::json!(["a=1; Path=/", "b=2"]));
-        assert_eq!(v["multiValueHeaders"]["x-multi"], serde_json::json!(["1", "2"]));
+        assert_eq!(
+            v["multiValueHeaders"]["set-cookie"],
+            serde_json::json!(["a=1; Path=/", "b=2"])
+        );
+        assert_eq!(
+            v["multiValueHeaders"]["x-multi"],
+            serde_json::json!(["1", "2"])
+        );
         assert!(v["multiValueHeaders"].get("connection").is_none());
     }
 
@@ -380,7 +391,10 @@ mod tests {
             (headers(&[("content-type", "image/png")]), b"PNG"),
             (headers(&[]), b"no type"),
             (
-                headers(&[("content-type", "application/json"), ("content-encoding", "gzip")]),
+                headers(&[
+                    ("content-type", "application/json"),
+                    ("content-encoding", "gzip"),
+                ]),
                 b"x",
             ),
         ] {
@@ -406,7 +420,12 @@ mod tests {
             let h = headers(&[("content-type", Box::leak(t.to_owned().into_boxed_str()))]);
             assert!(is_textual(&h), "{t}");
         }
-        for t in ["application/octet-stream", "image/svg", "application/pdf", "bogus"] {
+        for t in [
+            "application/octet-stream",
+            "image/svg",
+            "application/pdf",
+            "bogus",
+        ] {
             let h = headers(&[("content-type", Box::leak(t.to_owned().into_boxed_str()))]);
             assert!(!is_textual(&h), "{t}");
         }
@@ -416,13 +435,19 @@ mod tests {
     fn size_limit_counts_base64_and_escapes() {
         let h = headers(&[("content-type", "application/octet-stream")]);
         let just_over = vec![7u8; MAX_RESPONSE_BYTES / 4 * 3 + 1];
-        assert_eq!(from_backend(Version::V1, 200, &h, &just_over).unwrap_err(), TooLarge);
+        assert_eq!(
+            from_backend(Version::V1, 200, &h, &just_over).unwrap_err(),
+            TooLarge
+        );
         let fits = vec![7u8; MAX_RESPONSE_BYTES / 4 * 3 - 1024];
         assert!(from_backend(Version::V1, 200, &h, &fits).is_ok());
         // Control characters escape to six bytes each in JSON.
         let t = headers(&[("content-type", "text/plain")]);
         let escapes = vec![1u8; MAX_RESPONSE_BYTES / 6 + 10];
-        assert_eq!(from_backend(Version::V2, 200, &t, &escapes).unwrap_err(), TooLarge);
+        assert_eq!(
+            from_backend(Version::V2, 200, &t, &escapes).unwrap_err(),
+            TooLarge
+        );
     }
 
     #[test]
@@ -433,13 +458,19 @@ mod tests {
         assert_eq!(v["headers"]["content-type"], "application/json");
         let v = json(&error(Version::V1, ErrorReply::TooLarge));
         assert_eq!(v["statusCode"], 502);
-        assert_eq!(v["multiValueHeaders"]["content-type"][0], "application/json");
+        assert_eq!(
+            v["multiValueHeaders"]["content-type"][0],
+            "application/json"
+        );
     }
 
     #[test]
     fn latin1_header_bytes_survive() {
         let mut h = HeaderMap::new();
-        h.append("x-name", HeaderValue::from_bytes(&[b'c', b'a', b'f', 0xe9]).unwrap());
+        h.append(
+            "x-name",
+            HeaderValue::from_bytes(&[b'c', b'a', b'f', 0xe9]).unwrap(),
+        );
         let v = json(&from_backend(Version::V2, 200, &h, b"").unwrap());
         assert_eq!(v["headers"]["x-name"], "café");
     }

@@ -30,7 +30,11 @@ pub struct ClientIdentity {
 
 impl std::fmt::Debug for ClientIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ClientIdentity({} certificates, key redacted)", self.chain.len())
+        write!(
+            f,
+            "ClientIdentity({} certificates, key redacted)",
+            self.chain.len()
+        )
     }
 }
 
@@ -48,7 +52,8 @@ pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, St
 
 /// Reads the first private key (PKCS#8, PKCS#1 or SEC1) from a PEM file.
 pub fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| format!("no usable private key in PEM file: {e}"))
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| format!("no usable private key in PEM file: {e}"))
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -90,12 +95,24 @@ impl TlsSettings {
         let mut config = match &self.client_identity {
             Some(identity) => builder
                 .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
-                .map_err(|e| format!("PROXY_TLS_CLIENT_KEY_FILE: key does not fit the certificate: {e}"))?,
+                .map_err(|e| {
+                    format!("PROXY_TLS_CLIENT_KEY_FILE: key does not fit the certificate: {e}")
+                })?,
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(config)
     }
+}
+
+/// A TLS config with no trust roots, for a client that only ever speaks plain HTTP: it
+/// satisfies the HTTP client's builder without reading the system trust store at start.
+pub fn plain_http_config() -> Result<rustls::ClientConfig, String> {
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS provider: {e}"))?
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth())
 }
 
 /// `PROXY_TLS_INSECURE=true`: any certificate and name, signatures still checked.

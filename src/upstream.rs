@@ -99,9 +99,13 @@ impl Upstream {
             .tcp_nodelay(true)
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT));
-        if let Some(tls) = tls {
-            builder = builder.tls_backend_preconfigured(tls.client_config()?);
-        }
+        // reqwest is built without a default crypto provider; a plain-http target still gets
+        // a config (with no roots: an http target never negotiates TLS, redirects are off).
+        let tls_config = match tls {
+            Some(tls) => tls.client_config()?,
+            None => crate::tls::plain_http_config()?,
+        };
+        builder = builder.tls_backend_preconfigured(tls_config);
         let client = builder
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
@@ -115,7 +119,11 @@ impl Upstream {
 
     /// Sends the request within `budget`, retrying once on a dead connection when the method
     /// is idempotent, and reads the whole body.
-    pub async fn send(&self, request: &Outbound, budget: Duration) -> Result<Answer, UpstreamError> {
+    pub async fn send(
+        &self,
+        request: &Outbound,
+        budget: Duration,
+    ) -> Result<Answer, UpstreamError> {
         let start = Instant::now();
         let deadline = tokio::time::Instant::from_std(start + budget);
         let mut retried = false;
@@ -142,7 +150,10 @@ impl Upstream {
         }
     }
 
-    async fn exchange(&self, request: &Outbound) -> Result<(StatusCode, HeaderMap, Bytes), Failure> {
+    async fn exchange(
+        &self,
+        request: &Outbound,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), Failure> {
         let mut response = self
             .client
             .request(request.method.clone(), request.url.clone())
@@ -202,7 +213,9 @@ fn classify(error: &reqwest::Error) -> UpstreamError {
             return UpstreamError::Tls;
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
         {
             return UpstreamError::Tls;
         }

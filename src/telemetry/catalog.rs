@@ -20,16 +20,41 @@ pub const STATUS_CLASS: &str = "StatusClass";
 pub const REASON: &str = "Reason";
 pub const SOURCE_IP: &str = "SourceIp";
 
-pub const REQUESTS: MetricDef = MetricDef { name: "Requests", unit: "Count", extra_dimensions: &[] };
-pub const DENIED: MetricDef = MetricDef { name: "Denied", unit: "Count", extra_dimensions: &[SOURCE_IP] };
-pub const REJECTED: MetricDef = MetricDef { name: "Rejected", unit: "Count", extra_dimensions: &[] };
-pub const UPSTREAM_LATENCY: MetricDef =
-    MetricDef { name: "UpstreamLatency", unit: "Milliseconds", extra_dimensions: &[] };
-pub const UPSTREAM_HTTP_ERROR: MetricDef =
-    MetricDef { name: "UpstreamHTTPError", unit: "Count", extra_dimensions: &[STATUS_CLASS] };
-pub const UPSTREAM_FAILURE: MetricDef =
-    MetricDef { name: "UpstreamFailure", unit: "Count", extra_dimensions: &[REASON] };
-pub const COLD_START: MetricDef = MetricDef { name: "ColdStart", unit: "Count", extra_dimensions: &[] };
+pub const REQUESTS: MetricDef = MetricDef {
+    name: "Requests",
+    unit: "Count",
+    extra_dimensions: &[],
+};
+pub const DENIED: MetricDef = MetricDef {
+    name: "Denied",
+    unit: "Count",
+    extra_dimensions: &[SOURCE_IP],
+};
+pub const REJECTED: MetricDef = MetricDef {
+    name: "Rejected",
+    unit: "Count",
+    extra_dimensions: &[],
+};
+pub const UPSTREAM_LATENCY: MetricDef = MetricDef {
+    name: "UpstreamLatency",
+    unit: "Milliseconds",
+    extra_dimensions: &[],
+};
+pub const UPSTREAM_HTTP_ERROR: MetricDef = MetricDef {
+    name: "UpstreamHTTPError",
+    unit: "Count",
+    extra_dimensions: &[STATUS_CLASS],
+};
+pub const UPSTREAM_FAILURE: MetricDef = MetricDef {
+    name: "UpstreamFailure",
+    unit: "Count",
+    extra_dimensions: &[REASON],
+};
+pub const COLD_START: MetricDef = MetricDef {
+    name: "ColdStart",
+    unit: "Count",
+    extra_dimensions: &[],
+};
 
 /// Every metric, in the order the README documents them.
 pub const ALL: &[MetricDef] = &[
@@ -47,12 +72,16 @@ pub const STATUS_CLASSES: &[&str] = &["4xx", "5xx"];
 
 /// The values `Reason` can take (`UpstreamError::reason`).
 pub fn failure_reasons() -> impl Iterator<Item = &'static str> {
-    crate::upstream::UpstreamError::ALL.iter().map(|e| e.reason())
+    crate::upstream::UpstreamError::ALL
+        .iter()
+        .map(|e| e.reason())
 }
 
 /// Unit of a metric by name ("None" for a name not in the table).
 pub fn unit_of(name: &str) -> &'static str {
-    ALL.iter().find(|m| m.name == name).map_or("None", |m| m.unit)
+    ALL.iter()
+        .find(|m| m.name == name)
+        .map_or("None", |m| m.unit)
 }
 
 /// The status class dimension value for a backend status, if it is an error.

@@ -10,7 +10,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use metrics::{Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics::{
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+    SharedString, Unit,
+};
 use serde_json::{Map, Value, json};
 
 use super::catalog;
@@ -306,7 +309,9 @@ fn render(samples: Vec<Sample>, context: &DocumentContext<'_>) -> Vec<String> {
             let mut batch: Vec<(String, Value)> = Vec::new();
             let mut rest = Vec::new();
             for piece in pieces {
-                if batch.len() < MAX_METRICS_PER_DOCUMENT && !batch.iter().any(|(n, _)| *n == piece.0) {
+                if batch.len() < MAX_METRICS_PER_DOCUMENT
+                    && !batch.iter().any(|(n, _)| *n == piece.0)
+                {
                     batch.push(piece);
                 } else {
                     rest.push(piece);
@@ -368,7 +373,10 @@ mod tests {
         assert_eq!(d[0]["request_id"], "r1");
         let directive = &d[0]["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Dimensions"], json!([["Service"]]));
-        assert_eq!(directive["Metrics"][2], json!({"Name": "UpstreamLatency", "Unit": "Milliseconds"}));
+        assert_eq!(
+            directive["Metrics"][2],
+            json!({"Name": "UpstreamLatency", "Unit": "Milliseconds"})
+        );
     }
 
     #[test]

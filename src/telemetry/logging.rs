@@ -83,7 +83,11 @@ pub fn summary(service: &str, o: &Outcome) {
 
 /// The start-up line: the effective configuration, no secrets (upstream header names only).
 pub fn startup(config: &crate::config::Config, mode: &str, max_concurrency: usize) {
-    let upstream_names: Vec<&str> = config.upstream_headers.names().map(|n| n.as_str()).collect();
+    let upstream_names: Vec<&str> = config
+        .upstream_headers
+        .names()
+        .map(|n| n.as_str())
+        .collect();
     tracing::info!(
         service = config.telemetry.service.as_str(),
         mode,
@@ -93,7 +97,10 @@ pub fn startup(config: &crate::config::Config, mode: &str, max_concurrency: usiz
         target_prefix = config.target.prefix(),
         allow_list_entries = config.allow_list.entries() as u64,
         allow_list_ranges = config.allow_list.ranges() as u64,
-        allow_list_file = config.allowed_ips_file.as_ref().map(|p| p.display().to_string()),
+        allow_list_file = config
+            .allowed_ips_file
+            .as_ref()
+            .map(|p| p.display().to_string()),
         forward_headers = config.forward.describe(),
         upstream_header_names = upstream_names.join(","),
         timeout_ms = config.timeout.as_millis() as u64,

@@ -84,7 +84,11 @@ impl Telemetry {
         self.write(collector.render(&self.context(timestamp_ms, &properties)));
     }
 
-    fn context<'a>(&'a self, timestamp_ms: u64, properties: &'a [(&'a str, &'a str)]) -> DocumentContext<'a> {
+    fn context<'a>(
+        &'a self,
+        timestamp_ms: u64,
+        properties: &'a [(&'a str, &'a str)],
+    ) -> DocumentContext<'a> {
         DocumentContext {
             namespace: &self.config.namespace,
             service: &self.config.service,

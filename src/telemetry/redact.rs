@@ -11,7 +11,12 @@ use crate::headers::UpstreamHeaders;
 pub const REDACTED: &str = "[REDACTED]";
 
 /// Client header names whose values are credentials.
-const CLIENT_SECRET_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization", "x-api-key"];
+const CLIENT_SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "proxy-authorization",
+    "x-api-key",
+];
 
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
@@ -21,7 +26,10 @@ pub struct Redactor {
 
 impl Redactor {
     pub fn new(upstream: &UpstreamHeaders) -> Redactor {
-        let mut names: Vec<String> = CLIENT_SECRET_HEADERS.iter().map(|s| (*s).to_owned()).collect();
+        let mut names: Vec<String> = CLIENT_SECRET_HEADERS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         names.extend(upstream.names().map(|n| n.as_str().to_owned()));
         let values = upstream
             .secret_values()
@@ -93,7 +101,14 @@ mod tests {
                 "multiValueHeaders":{"Proxy-Authorization":["Basic zz"],"X-Backend-Token":["client-copy"]},
                 "cookies":["s=1"],"body":"echo tok-123 back"}"#,
         );
-        for secret in ["Bearer abc", "s=1", "\"k\"", "Basic zz", "client-copy", "tok-123"] {
+        for secret in [
+            "Bearer abc",
+            "s=1",
+            "\"k\"",
+            "Basic zz",
+            "client-copy",
+            "tok-123",
+        ] {
             assert!(!out.contains(secret), "{secret} in {out}");
         }
         assert!(out.contains("\"Accept\":\"a\""));

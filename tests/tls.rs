@@ -1,0 +1,132 @@
+//! Backend TLS against a loopback HTTPS server whose CA is generated in the test: private CA
+//! trusted via PROXY_TLS_CA_FILE, unknown CA refused, the explicit insecure opt-in, mutual TLS.
+
+mod common;
+
+use common::*;
+
+fn vars<'a>(target: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut v = vec![
+        ("PROXY_TARGET_URL", target),
+        ("PROXY_ALLOWED_IPS", ALLOWED_IP),
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[tokio::test]
+async fn private_ca_is_trusted_only_when_configured() {
+    let pki = Pki::new("ca");
+    let backend = Backend::https(echo(), pki.server.clone()).await;
+    let url = backend.url("https");
+
+    let untrusted = proxy_with(&vars(&url, &[]));
+    let r = untrusted.call(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(
+        r["statusCode"], 502,
+        "a certificate from an unknown CA is a TLS failure"
+    );
+
+    let ca = pki.ca_file.display().to_string();
+    let trusted = proxy_with(&vars(&url, &[("PROXY_TLS_CA_FILE", &ca)]));
+    let r = trusted.call(&v1("GET", "/secure", ALLOWED_IP)).await;
+    assert_eq!(r["statusCode"], 200);
+    assert_eq!(backend.last().uri, "/secure");
+}
+
+#[tokio::test]
+async fn hostname_is_verified() {
+    let pki = Pki::new("name");
+    let backend = Backend::https(echo(), pki.server.clone()).await;
+    // The certificate names 127.0.0.1 and localhost, not 127.0.0.2.
+    let url = format!("https://127.0.0.2:{}", backend.addr.port());
+    let ca = pki.ca_file.display().to_string();
+    let p = proxy_with(&vars(&url, &[("PROXY_TLS_CA_FILE", &ca)]));
+    let r = p.call(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(r["statusCode"], 502);
+}
+
+#[tokio::test]
+async fn insecure_opt_in_skips_verification_and_warns() {
+    let pki = Pki::new("insecure");
+    let backend = Backend::https(echo(), pki.server.clone()).await;
+    let url = backend.url("https");
+    let config = vpc_proxy::config::Config::from_lookup(|k| match k {
+        "PROXY_TARGET_URL" => Some(url.clone()),
+        "PROXY_ALLOWED_IPS" => Some(ALLOWED_IP.to_owned()),
+        "PROXY_TLS_INSECURE" => Some("true".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    assert!(config.warnings.iter().any(|w| w.contains("NOT verified")));
+    let p = proxy_with(&vars(&url, &[("PROXY_TLS_INSECURE", "true")]));
+    let r = p.call(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(r["statusCode"], 200);
+}
+
+#[tokio::test]
+async fn mutual_tls() {
+    let pki = Pki::new("mtls");
+    let backend = Backend::https(echo(), pki.server_mtls.clone()).await;
+    let url = backend.url("https");
+    let ca = pki.ca_file.display().to_string();
+
+    let without = proxy_with(&vars(&url, &[("PROXY_TLS_CA_FILE", &ca)]));
+    assert_eq!(
+        without.call(&v1("GET", "/", ALLOWED_IP)).await["statusCode"],
+        502
+    );
+
+    let cert = pki.client_cert_file.display().to_string();
+    let key = pki.client_key_file.display().to_string();
+    let with = proxy_with(&vars(
+        &url,
+        &[
+            ("PROXY_TLS_CA_FILE", &ca),
+            ("PROXY_TLS_CLIENT_CERT_FILE", &cert),
+            ("PROXY_TLS_CLIENT_KEY_FILE", &key),
+        ],
+    ));
+    assert_eq!(
+        with.call(&v1("GET", "/", ALLOWED_IP)).await["statusCode"],
+        200
+    );
+}
+
+#[test]
+fn bad_pem_stops_configuration() {
+    let pki = Pki::new("badpem");
+    let junk = pki.dir.join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let junk_s = junk.display().to_string();
+    for (var, extra) in [
+        (
+            "PROXY_TLS_CA_FILE",
+            vec![("PROXY_TLS_CA_FILE", junk_s.as_str())],
+        ),
+        (
+            "PROXY_TLS_CLIENT_KEY_FILE",
+            vec![
+                (
+                    "PROXY_TLS_CLIENT_CERT_FILE",
+                    pki.client_cert_file.to_str().unwrap(),
+                ),
+                ("PROXY_TLS_CLIENT_KEY_FILE", junk_s.as_str()),
+            ],
+        ),
+    ] {
+        let mut all = vec![
+            ("PROXY_TARGET_URL", "https://127.0.0.1"),
+            ("PROXY_ALLOWED_IPS", ALLOWED_IP),
+        ];
+        all.extend(extra);
+        let e = vpc_proxy::config::Config::from_lookup(|k| {
+            all.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap_err();
+        assert_eq!(e.variable, var, "{e}");
+        assert!(e.to_string().contains(&junk_s), "{e}");
+    }
+}
