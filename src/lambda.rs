@@ -6,6 +6,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
@@ -54,7 +55,7 @@ pub fn run(sink: Sink) -> ExitCode {
             async move {
                 let context = event.context;
                 let invocation = Invocation {
-                    deadline: (context.deadline > 0).then(|| context.deadline()),
+                    deadline: deadline(context.deadline),
                     request_id: context.request_id,
                     xray_trace_id: context.xray_trace_id,
                 };
@@ -77,6 +78,20 @@ pub fn run(sink: Sink) -> ExitCode {
     })
 }
 
+/// Lambda sends the deadline as epoch milliseconds. Local emulators (cargo-lambda) send the
+/// function timeout instead (`600000`); a value before 2001 can only mean that, so it is read
+/// as milliseconds from now rather than as a deadline long past, which would 504 everything.
+fn deadline(ms: u64) -> Option<SystemTime> {
+    const EPOCH_2001_MS: u64 = 1_000_000_000_000;
+    match ms {
+        0 => None,
+        relative if relative < EPOCH_2001_MS => {
+            Some(SystemTime::now() + Duration::from_millis(relative))
+        }
+        absolute => Some(UNIX_EPOCH + Duration::from_millis(absolute)),
+    }
+}
+
 /// `lambda_runtime` panics when Lambda's function variables are absent, which local runtime
 /// emulators do not always set. Lambda itself always sets them, so defaults change nothing
 /// there.
@@ -90,5 +105,22 @@ fn fill_runtime_defaults() {
             // SAFETY: called before the async runtime exists, while this is the only thread.
             unsafe { std::env::set_var(name, default) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_forms() {
+        assert_eq!(deadline(0), None);
+        let absolute = deadline(1_800_000_000_000).unwrap();
+        assert_eq!(
+            absolute,
+            UNIX_EPOCH + Duration::from_millis(1_800_000_000_000)
+        );
+        let relative = deadline(600_000).unwrap();
+        assert!(relative > SystemTime::now() + Duration::from_secs(590));
     }
 }
