@@ -1,5 +1,5 @@
 //! `vpc-proxy-ops`: renders, validates and applies the vpc-proxy CloudWatch kit. See
-//! `vpc-proxy-ops help` and docs/OPERATING.md. All logic lives in the library; this only
+//! `vpc-proxy-ops help` and the README ("Operating it"). All logic lives in the library; this only
 //! starts a runtime and maps the result to an exit code.
 
 use std::process::ExitCode;
