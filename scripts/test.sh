@@ -21,6 +21,6 @@ echo "== cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 CARGO_LAMBDA="$root/.venv/bin/cargo-lambda" VPC_PROXY_REQUIRE_EMULATOR=1 \
-    cargo test --workspace --locked
+    cargo test --workspace --locked --no-fail-fast
 echo "== cfn-lint"
 bash scripts/lint-templates.sh
