@@ -296,12 +296,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
     }
 }
 
-impl Default for Ordered<Option<String>> {
-    fn default() -> Self {
-        Ordered(Vec::new())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

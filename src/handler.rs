@@ -100,16 +100,11 @@ impl Proxy {
         scheme: ClientScheme,
     ) -> Result<Proxy, ConfigError> {
         let tls = (config.target.scheme() == "https").then_some(&config.tls);
-        let upstream = Upstream::new(config.timeout, tls).map_err(|problem| ConfigError {
-            variable: problem
-                .split(':')
-                .next()
-                .filter(|v| v.starts_with("PROXY_"))
-                .unwrap_or("PROXY_TLS_CA_FILE")
-                .to_owned(),
+        let upstream = Upstream::new(config.timeout, tls).map_err(|e| ConfigError {
+            variable: e.variable.to_owned(),
             line: None,
             value: None,
-            problem,
+            problem: e.problem,
         })?;
         Ok(Proxy {
             redactor: Redactor::new(&config.upstream_headers),

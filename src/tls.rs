@@ -38,6 +38,23 @@ impl std::fmt::Debug for ClientIdentity {
     }
 }
 
+/// TLS material rustls refused, with the variable that supplied it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct TlsError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl TlsError {
+    fn new(variable: &'static str, problem: impl std::fmt::Display) -> TlsError {
+        TlsError {
+            variable,
+            problem: problem.to_string(),
+        }
+    }
+}
+
 /// Reads every certificate from a PEM file; an empty or unreadable file is an error.
 pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_file_iter(path)
@@ -64,11 +81,11 @@ impl TlsSettings {
     /// Builds the client config: system roots plus the extra ones, optional client identity.
     /// `Err` names what failed; system roots that cannot be read are only warned about,
     /// because a private CA file alone is a valid setup.
-    pub fn client_config(&self) -> Result<rustls::ClientConfig, String> {
+    pub fn client_config(&self) -> Result<rustls::ClientConfig, TlsError> {
         let provider = provider();
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS provider: {e}"))?;
+            .map_err(|e| TlsError::new("PROXY_TARGET_URL", format_args!("TLS provider: {e}")))?;
         let builder = if self.insecure {
             builder
                 .dangerous()
@@ -86,9 +103,12 @@ impl TlsSettings {
             }
             roots.add_parsable_certificates(native.certs);
             for cert in &self.extra_roots {
-                roots
-                    .add(cert.clone())
-                    .map_err(|e| format!("PROXY_TLS_CA_FILE: certificate rejected: {e}"))?;
+                roots.add(cert.clone()).map_err(|e| {
+                    TlsError::new(
+                        "PROXY_TLS_CA_FILE",
+                        format_args!("certificate rejected: {e}"),
+                    )
+                })?;
             }
             builder.with_root_certificates(roots)
         };
@@ -96,7 +116,10 @@ impl TlsSettings {
             Some(identity) => builder
                 .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
                 .map_err(|e| {
-                    format!("PROXY_TLS_CLIENT_KEY_FILE: key does not fit the certificate: {e}")
+                    TlsError::new(
+                        "PROXY_TLS_CLIENT_KEY_FILE",
+                        format_args!("key does not fit the certificate: {e}"),
+                    )
                 })?,
             None => builder.with_no_client_auth(),
         };
@@ -107,10 +130,10 @@ impl TlsSettings {
 
 /// A TLS config with no trust roots, for a client that only ever speaks plain HTTP: it
 /// satisfies the HTTP client's builder without reading the system trust store at start.
-pub fn plain_http_config() -> Result<rustls::ClientConfig, String> {
+pub fn plain_http_config() -> Result<rustls::ClientConfig, TlsError> {
     Ok(rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS provider: {e}"))?
+        .map_err(|e| TlsError::new("PROXY_TARGET_URL", format_args!("TLS provider: {e}")))?
         .with_root_certificates(RootCertStore::empty())
         .with_no_client_auth())
 }

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode};
 use reqwest::Url;
 
-use crate::tls::TlsSettings;
+use crate::tls::{TlsError, TlsSettings};
 
 /// Bytes of backend body beyond which no Lambda response could carry it (6 MiB payload).
 pub const MAX_BODY_BYTES: usize = crate::response::MAX_RESPONSE_BYTES;
@@ -90,7 +90,7 @@ pub struct Upstream {
 impl Upstream {
     /// Builds the client. TLS material is only turned into a config for an https target,
     /// which keeps a plain-http cold start free of trust-store reads.
-    pub fn new(timeout: Duration, tls: Option<&TlsSettings>) -> Result<Upstream, String> {
+    pub fn new(timeout: Duration, tls: Option<&TlsSettings>) -> Result<Upstream, TlsError> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -106,9 +106,10 @@ impl Upstream {
             None => crate::tls::plain_http_config()?,
         };
         builder = builder.tls_backend_preconfigured(tls_config);
-        let client = builder
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let client = builder.build().map_err(|e| TlsError {
+            variable: "PROXY_TARGET_URL",
+            problem: format!("cannot build the HTTP client: {e}"),
+        })?;
         Ok(Upstream { client, timeout })
     }
 
