@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -52,6 +52,8 @@ pub enum Reply {
     },
     /// Never answers (the exchange must time out).
     Hang,
+    /// Sends a 200 head promising more body than it sends, then drops the connection.
+    BreakAfterHeaders,
 }
 
 impl Reply {
@@ -85,11 +87,16 @@ pub fn echo() -> Script {
     })
 }
 
-/// A loopback HTTP(S) backend that records every request.
+/// A loopback HTTP(S) backend that records every request. It can be stopped (listener and
+/// every open connection closed, as a process restart would) and started again on the same
+/// address.
 pub struct Backend {
     pub addr: SocketAddr,
     pub requests: Arc<Mutex<Vec<Recorded>>>,
     pub connections: Arc<AtomicUsize>,
+    script: Script,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    serving: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Backend {
@@ -103,18 +110,53 @@ impl Backend {
 
     async fn start(script: Script, tls: Option<tokio_rustls::TlsAcceptor>) -> Backend {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let (recorded, counted) = (requests.clone(), connections.clone());
+        let mut backend = Backend {
+            addr: listener.local_addr().unwrap(),
+            requests: Arc::default(),
+            connections: Arc::new(AtomicUsize::new(0)),
+            script,
+            tls,
+            serving: Mutex::new(None),
+        };
+        backend.serving = Mutex::new(Some(backend.serve(listener)));
+        backend
+    }
+
+    /// Closes the listener and every connection, and returns once they are closed.
+    pub async fn stop(&self) {
+        let serving = self.serving.lock().unwrap().take();
+        if let Some(task) = serving {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Listens again on the same address.
+    pub async fn restart(&self) {
+        self.stop().await;
+        // tokio sets SO_REUSEADDR on listeners, so the old connections' TIME_WAIT is no bar.
+        let listener = TcpListener::bind(self.addr).await.unwrap();
+        *self.serving.lock().unwrap() = Some(self.serve(listener));
+    }
+
+    fn serve(&self, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+        let (script, tls) = (self.script.clone(), self.tls.clone());
+        let (recorded, counted) = (self.requests.clone(), self.connections.clone());
         tokio::spawn(async move {
+            // Connection tasks live in this set: aborting the accept loop drops the set, which
+            // aborts them and closes their sockets.
+            let mut open = tokio::task::JoinSet::new();
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
+                let stream = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(_) => return,
+                    },
+                    Some(_) = open.join_next(), if !open.is_empty() => continue,
                 };
                 counted.fetch_add(1, Ordering::SeqCst);
                 let (script, recorded, tls) = (script.clone(), recorded.clone(), tls.clone());
-                tokio::spawn(async move {
+                open.spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let (script, recorded) = (script.clone(), recorded.clone());
                         async move { Ok::<_, Infallible>(answer(req, &script, &recorded).await) }
@@ -135,12 +177,7 @@ impl Backend {
                     }
                 });
             }
-        });
-        Backend {
-            addr,
-            requests,
-            connections,
-        }
+        })
     }
 
     pub fn url(&self, scheme: &str) -> String {
@@ -156,11 +193,56 @@ impl Backend {
     }
 }
 
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Some(task) = self.serving.lock().unwrap().take() {
+            task.abort();
+        }
+    }
+}
+
+/// A response body: whole, or cut off after its first bytes, which makes hyper drop the
+/// connection mid-message.
+pub struct ReplyBody {
+    data: Option<Bytes>,
+    cut_off: bool,
+}
+
+impl hyper::body::Body for ReplyBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        if let Some(data) = self.data.take() {
+            return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(data))));
+        }
+        if std::mem::take(&mut self.cut_off) {
+            return std::task::Poll::Ready(Some(Err(std::io::Error::other("cut off"))));
+        }
+        std::task::Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && !self.cut_off
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match (&self.data, self.cut_off) {
+            (Some(data), false) => hyper::body::SizeHint::with_exact(data.len() as u64),
+            (None, false) => hyper::body::SizeHint::with_exact(0),
+            _ => hyper::body::SizeHint::default(),
+        }
+    }
+}
+
 async fn answer(
     req: Request<Incoming>,
     script: &Script,
     recorded: &Mutex<Vec<Recorded>>,
-) -> Response<Full<Bytes>> {
+) -> Response<ReplyBody> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -185,12 +267,25 @@ async fn answer(
     recorded.lock().unwrap().push(r.clone());
     match script(&r) {
         Reply::Hang => std::future::pending().await,
+        Reply::BreakAfterHeaders => {
+            let mut response = Response::new(ReplyBody {
+                data: Some(Bytes::from_static(b"partial")),
+                cut_off: true,
+            });
+            response
+                .headers_mut()
+                .insert("content-length", http::HeaderValue::from_static("1000"));
+            response
+        }
         Reply::Respond {
             status,
             headers,
             body,
         } => {
-            let mut response = Response::new(Full::new(Bytes::from(body)));
+            let mut response = Response::new(ReplyBody {
+                data: Some(Bytes::from(body)),
+                cut_off: false,
+            });
             *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
             for (n, v) in headers {
                 response

@@ -1,0 +1,202 @@
+//! Backend faults, one per test: each ends in the status SPEC.md gives it, is counted under
+//! the right `UpstreamFailure` reason, and leaves the proxy able to serve the very next
+//! request.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok";
+
+/// The `Reason` of every `UpstreamFailure` recorded so far, in order.
+fn failure_reasons(p: &TestProxy) -> Vec<String> {
+    let (_, documents) = split_output(&p.sink.contents());
+    documents
+        .iter()
+        .filter(|d| d["UpstreamFailure"].as_f64().unwrap_or(0.0) > 0.0)
+        .map(|d| d["Reason"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+async fn status(p: &TestProxy, method: &str, path: &str) -> Value {
+    p.call(&v1(method, path, ALLOWED_IP)).await["statusCode"].clone()
+}
+
+/// Answers every request on the connection with `OK`, keeping it alive.
+async fn serve_ok(mut stream: tokio::net::TcpStream) {
+    while !read_head(&mut stream).await.is_empty() {
+        write_all(&mut stream, OK).await;
+    }
+}
+
+#[tokio::test]
+async fn backend_restart_mid_run() {
+    let backend = Backend::http(echo()).await;
+    let p = proxy(&backend.url("http"));
+    for _ in 0..3 {
+        assert_eq!(status(&p, "GET", "/before").await, 200);
+    }
+    assert_eq!(
+        backend
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one pooled connection carried the run"
+    );
+
+    // Down: the pooled connection is closed under the proxy and nothing listens.
+    backend.stop().await;
+    assert_eq!(status(&p, "GET", "/down").await, 502);
+    assert_eq!(status(&p, "POST", "/down").await, 502);
+    assert_eq!(failure_reasons(&p), ["connect", "connect"]);
+
+    // Back on the same address: the next requests succeed, whatever their method.
+    backend.restart().await;
+    assert_eq!(status(&p, "POST", "/after").await, 200);
+    assert_eq!(status(&p, "GET", "/after").await, 200);
+
+    // A restart between two invocations, with nothing sent while it was down: the pooled
+    // connection is dead, and an idempotent request gets through on a fresh one.
+    backend.restart().await;
+    assert_eq!(status(&p, "GET", "/quick").await, 200);
+    assert_eq!(status(&p, "POST", "/quick").await, 200);
+    assert_eq!(
+        failure_reasons(&p).len(),
+        2,
+        "no failure after the restarts"
+    );
+    let seen: Vec<String> = backend.seen().iter().map(|r| r.uri.clone()).collect();
+    assert_eq!(
+        seen,
+        [
+            "/before", "/before", "/before", "/after", "/after", "/quick", "/quick"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn backend_that_never_answers_is_504_and_the_next_request_succeeds() {
+    let backend = Backend::http(script(|r| {
+        if r.uri == "/hang" {
+            Reply::Hang
+        } else {
+            Reply::ok("text/plain", "ok")
+        }
+    }))
+    .await;
+    let p = proxy_with(&[
+        ("PROXY_TARGET_URL", &backend.url("http")),
+        ("PROXY_ALLOWED_IPS", ALLOWED_IP),
+        ("PROXY_TIMEOUT_MS", "200"),
+    ]);
+    let r = p.call(&v1("GET", "/hang", ALLOWED_IP)).await;
+    assert_eq!(r["statusCode"], 504);
+    assert_eq!(r["body"], r#"{"message":"Gateway Timeout"}"#);
+    assert_eq!(failure_reasons(&p), ["timeout"]);
+    let r = p.call(&v1("GET", "/next", ALLOWED_IP)).await;
+    assert_eq!(r["statusCode"], 200);
+    assert_eq!(r["body"], "ok");
+}
+
+#[tokio::test]
+async fn backend_reset_before_answering_is_502_and_the_next_request_succeeds() {
+    let addr = raw_backend(|mut stream, index| async move {
+        if index <= 1 {
+            // The request and the one retry a GET is allowed are both reset.
+            let _ = read_head(&mut stream).await;
+            reset(stream);
+        } else {
+            serve_ok(stream).await;
+        }
+    })
+    .await;
+    let p = proxy(&format!("http://{addr}"));
+    assert_eq!(status(&p, "GET", "/").await, 502);
+    assert_eq!(failure_reasons(&p), ["reset"]);
+    let r = p.call(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(r["statusCode"], 200);
+    assert_eq!(r["body"], "ok");
+}
+
+#[tokio::test]
+async fn backend_reset_after_headers_is_502_and_the_next_request_succeeds() {
+    let addr = raw_backend(|mut stream, index| async move {
+        if index == 0 {
+            let _ = read_head(&mut stream).await;
+            write_all(
+                &mut stream,
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 1000\r\n\r\npartial",
+            )
+            .await;
+            reset(stream);
+        } else {
+            serve_ok(stream).await;
+        }
+    })
+    .await;
+    let p = proxy(&format!("http://{addr}"));
+    let r = p.call(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(r["statusCode"], 502, "a partial body is never passed on");
+    assert_eq!(r["body"], r#"{"message":"Bad Gateway"}"#);
+    assert_eq!(failure_reasons(&p), ["reset"]);
+    assert_eq!(status(&p, "GET", "/").await, 200);
+
+    // The same cut made by a server that closes cleanly (FIN) mid-body.
+    let backend = Backend::http(script(|r| {
+        if r.uri == "/cut" {
+            Reply::BreakAfterHeaders
+        } else {
+            Reply::ok("text/plain", "ok")
+        }
+    }))
+    .await;
+    let p = proxy(&backend.url("http"));
+    assert_eq!(status(&p, "GET", "/cut").await, 502);
+    assert_eq!(failure_reasons(&p), ["reset"]);
+    assert_eq!(status(&p, "GET", "/").await, 200);
+}
+
+#[tokio::test]
+async fn stale_pooled_connection_is_retried_once_for_idempotent_methods_only() {
+    // Connection 0 answers one request with keep-alive, then dies when the next one arrives;
+    // every later connection answers normally.
+    let addr = raw_backend(|mut stream, index| async move {
+        if index == 0 {
+            let _ = read_head(&mut stream).await;
+            write_all(&mut stream, OK).await;
+            let _ = read_head(&mut stream).await;
+            reset(stream);
+        } else {
+            serve_ok(stream).await;
+        }
+    })
+    .await;
+    let p = proxy(&format!("http://{addr}"));
+    assert_eq!(status(&p, "GET", "/1").await, 200);
+    assert_eq!(
+        status(&p, "GET", "/2").await,
+        200,
+        "the GET on the stale pooled connection is retried"
+    );
+    assert!(failure_reasons(&p).is_empty());
+
+    // POST is not idempotent: the same death is a 502, never a silent replay, and the next
+    // POST goes out on a fresh connection.
+    let addr = raw_backend(|mut stream, index| async move {
+        if index == 0 {
+            let _ = read_head(&mut stream).await;
+            write_all(&mut stream, OK).await;
+            let _ = read_head(&mut stream).await;
+            reset(stream);
+        } else {
+            serve_ok(stream).await;
+        }
+    })
+    .await;
+    let p = proxy(&format!("http://{addr}"));
+    assert_eq!(status(&p, "POST", "/1").await, 200);
+    assert_eq!(status(&p, "POST", "/2").await, 502);
+    assert_eq!(failure_reasons(&p), ["reset"]);
+    assert_eq!(status(&p, "POST", "/3").await, 200);
+}
