@@ -1,18 +1,18 @@
-//! Lambda wiring: configuration, the runtime (concurrent when Lambda Managed Instances ask
-//! for it), and the glue from `LambdaEvent` to `Proxy::handle`.
+//! Lambda wiring: configuration, the async runtime, and the poll loops that carry each
+//! Runtime API event to `Proxy::handle` and its answer back.
 //!
-//! It owns process start-up in Lambda. It must never serve an invocation with a
-//! configuration that failed to parse: a bad setting ends the process before the first poll.
+//! It owns process start-up in Lambda and how many invocations run at once (one, or
+//! `AWS_LAMBDA_MAX_CONCURRENCY` on Lambda Managed Instances). It must never serve an
+//! invocation with a configuration that failed to parse: a bad setting ends the process
+//! before the first poll.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
-use serde_json::value::RawValue;
-
 use crate::config::Config;
 use crate::handler::{ClientScheme, Invocation, Proxy};
+use crate::runtime_api::{Answer, NextEvent, RuntimeApi, RuntimeApiError};
 use crate::telemetry::{Sink, Telemetry, logging};
 
 /// Runs the function against the Lambda Runtime API until the process is stopped.
@@ -24,8 +24,13 @@ pub fn run(sink: Sink) -> ExitCode {
     let concurrency = std::env::var("AWS_LAMBDA_MAX_CONCURRENCY")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(1);
-    fill_runtime_defaults();
+        .unwrap_or(1)
+        .max(1);
+    let address = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_default();
+    let api = match RuntimeApi::new(&address, concurrency) {
+        Ok(api) => Arc::new(api),
+        Err(error) => return logging::refuse_to_start(&error),
+    };
     let runtime = if concurrency > 1 {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -50,32 +55,53 @@ pub fn run(sink: Sink) -> ExitCode {
             Ok(proxy) => Arc::new(proxy),
             Err(error) => return logging::refuse_to_start(&error),
         };
-        let service = service_fn(move |event: LambdaEvent<Box<RawValue>>| {
-            let proxy = proxy.clone();
-            async move {
-                let context = event.context;
-                let invocation = Invocation {
-                    deadline: deadline(context.deadline),
-                    request_id: context.request_id,
-                    xray_trace_id: context.xray_trace_id,
-                };
-                proxy
-                    .handle(event.payload.get(), invocation)
-                    .await
-                    .map_err(|e| Diagnostic {
-                        error_type: "NotHttpEvent".to_owned(),
-                        error_message: e.to_string(),
-                    })
-            }
-        });
-        match lambda_runtime::run_concurrent(service).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!(error = %e, "the Lambda runtime stopped");
-                ExitCode::FAILURE
-            }
+        let mut pollers = tokio::task::JoinSet::new();
+        for _ in 0..concurrency {
+            pollers.spawn(poll(api.clone(), proxy.clone()));
         }
+        // A poller only returns when the Runtime API fails it; Lambda then restarts the
+        // execution environment, which is the only sound recovery.
+        if let Some(Ok(Err(e))) = pollers.join_next().await {
+            tracing::error!(error = %e, "the Lambda Runtime API failed");
+        }
+        ExitCode::FAILURE
     })
+}
+
+/// One poll loop: next event, handle, answer, for as long as the Runtime API works.
+async fn poll(api: Arc<RuntimeApi>, proxy: Arc<Proxy>) -> Result<(), RuntimeApiError> {
+    loop {
+        let Some(event) = api.next().await? else {
+            continue;
+        };
+        let answer = invoke(&proxy, &event).await;
+        if let Err(e) = api.answer(&event, answer).await {
+            // A refused answer (too large, invocation already timed out) loses one invocation,
+            // not the environment; a Runtime API that is gone fails the next poll instead.
+            tracing::error!(error = %e, request_id = %event.request_id, "answer not accepted");
+        }
+    }
+}
+
+async fn invoke(proxy: &Proxy, event: &NextEvent) -> Answer {
+    let invocation = Invocation {
+        deadline: deadline(event.deadline_ms),
+        request_id: event.request_id.clone(),
+        xray_trace_id: event.xray_trace_id.clone(),
+    };
+    let Ok(raw) = std::str::from_utf8(&event.payload) else {
+        return Answer::Error {
+            error_type: "InvalidEvent",
+            message: "the event is not UTF-8 JSON".to_owned(),
+        };
+    };
+    match proxy.handle(raw, invocation).await {
+        Ok(payload) => Answer::Response(Box::<str>::from(payload).into()),
+        Err(e) => Answer::Error {
+            error_type: "NotHttpEvent",
+            message: e.to_string(),
+        },
+    }
 }
 
 /// Lambda sends the deadline as epoch milliseconds. Local emulators (cargo-lambda) send the
@@ -89,22 +115,6 @@ fn deadline(ms: u64) -> Option<SystemTime> {
             Some(SystemTime::now() + Duration::from_millis(relative))
         }
         absolute => Some(UNIX_EPOCH + Duration::from_millis(absolute)),
-    }
-}
-
-/// `lambda_runtime` panics when Lambda's function variables are absent, which local runtime
-/// emulators do not always set. Lambda itself always sets them, so defaults change nothing
-/// there.
-fn fill_runtime_defaults() {
-    for (name, default) in [
-        ("AWS_LAMBDA_FUNCTION_NAME", "vpc-proxy"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-    ] {
-        if std::env::var_os(name).is_none() {
-            // SAFETY: called before the async runtime exists, while this is the only thread.
-            unsafe { std::env::set_var(name, default) };
-        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! The modules follow a request: `config` (parsed once) → `event` (decode) → `allowlist`
 //! (admit) → `target` + `headers` (build the backend request) → `upstream` (send) →
 //! `response` (encode) → `telemetry` (log and measure the `outcome`). `handler` holds the
-//! order; `lambda` and `local` are the two ways to run it.
+//! order; `lambda` (over `runtime_api`) and `local` are the two ways to run it.
 
 pub mod allowlist;
 pub mod config;
@@ -15,6 +15,7 @@ pub mod lambda;
 pub mod local;
 pub mod outcome;
 pub mod response;
+pub mod runtime_api;
 pub mod target;
 pub mod telemetry;
 pub mod tls;

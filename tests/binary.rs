@@ -4,136 +4,33 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use common::emulator::{BIN, Emulator};
 use common::*;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vpc-proxy");
-
-/// Kills the child when the test ends, however it ends.
-struct Running(Child);
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Collects a child's stdout lines; `wait_for` blocks until a line contains the text.
-fn capture(
-    stream: impl std::io::Read + Send + 'static,
-) -> (Arc<Mutex<Vec<String>>>, mpsc::Receiver<String>) {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = mpsc::channel();
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line.clone());
-            let _ = tx.send(line);
-        }
-    });
-    (lines, rx)
-}
-
-fn wait_for(rx: &mpsc::Receiver<String>, needle: &str) {
-    loop {
-        match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(line) if line.contains(needle) => return,
-            Ok(_) => {}
-            Err(e) => panic!("never saw {needle:?}: {e}"),
-        }
-    }
-}
-
-fn cargo_lambda() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("CARGO_LAMBDA") {
-        return Some(PathBuf::from(path));
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/cargo-lambda");
-    venv.exists().then_some(venv)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_invocations_under_the_runtime_emulator() {
-    let Some(cargo_lambda) = cargo_lambda() else {
-        assert!(
-            std::env::var_os("VPC_PROXY_REQUIRE_EMULATOR").is_none(),
-            "cargo-lambda not found: scripts/test.sh installs it into .venv"
-        );
-        eprintln!("skipped: cargo-lambda not installed (run scripts/test.sh)");
+    let Some(emulator) = Emulator::start() else {
         return;
     };
-    let port = free_port();
-    // cargo-lambda logs to stdout or stderr depending on its version: take both, merged.
-    let mut emulator = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "exec '{}' lambda watch --only-lambda-apis -A 127.0.0.1 -P {port} 2>&1",
-            cargo_lambda.display()
-        ))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start cargo lambda watch");
-    let (_, emulator_lines) = capture(emulator.stdout.take().unwrap());
-    let _emulator = Running(emulator);
-    wait_for(&emulator_lines, "starting Runtime server");
-
     let backend = Backend::http(echo()).await;
-    let mut function = Command::new(BIN)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env(
-            "AWS_LAMBDA_RUNTIME_API",
-            format!("http://127.0.0.1:{port}/.rt"),
-        )
-        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("PROXY_TARGET_URL", format!("{}/api", backend.url("http")))
-        .env("PROXY_ALLOWED_IPS", "198.51.100.0/24")
-        .env("PROXY_UPSTREAM_HEADERS", "X-Backend-Token: tok-secret-1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start vpc-proxy");
-    let (output, function_lines) = capture(function.stdout.take().unwrap());
-    let _function = Running(function);
-    wait_for(&function_lines, "vpc-proxy starting");
-
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(vpc_proxy::tls::plain_http_config().unwrap())
-        .build()
-        .unwrap();
+    let output = Arc::new(Mutex::new(Vec::<String>::new()));
+    let keep = output.clone();
+    let (_function, function_lines) = emulator.function(
+        &[
+            ("PROXY_TARGET_URL", &format!("{}/api", backend.url("http"))),
+            ("PROXY_ALLOWED_IPS", "198.51.100.0/24"),
+            ("PROXY_UPSTREAM_HEADERS", "X-Backend-Token: tok-secret-1"),
+        ],
+        move |line| keep.lock().unwrap().push(line.to_owned()),
+    );
+    let invoker = emulator.invoker();
     let invoke = |event: Value| {
-        let client = client.clone();
-        async move {
-            let response = client
-                .post(format!(
-                    "http://127.0.0.1:{port}/2015-03-31/functions/_/invocations"
-                ))
-                .body(event.to_string())
-                .timeout(Duration::from_secs(60))
-                .send()
-                .await
-                .expect("invoke");
-            let text = response.text().await.expect("response body");
-            serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-        }
+        let invoker = invoker.clone();
+        async move { invoker.invoke(&event).await }
     };
 
     let mut allowed = v1("POST", "/hello", ALLOWED_IP);
@@ -160,7 +57,7 @@ async fn serves_invocations_under_the_runtime_emulator() {
         r["statusCode"], 200,
         "the function keeps serving after an invocation error"
     );
-    wait_for(&function_lines, "\"status\":200");
+    common::emulator::wait_for(&function_lines, "\"status\":200");
 
     let lines = output.lock().unwrap().clone();
     let summaries: Vec<Value> = lines
@@ -240,5 +137,60 @@ fn bad_configuration_stops_the_binary_before_serving() {
             assert!(text.contains(needle), "{needle:?} not in:\n{text}");
         }
         assert!(text.contains("invalid configuration"), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_instances_concurrency_serves_invocations_in_parallel() {
+    let Some(emulator) = Emulator::start() else {
+        return;
+    };
+    // The backend holds each request until four are in flight at once: only four pollers
+    // running side by side get past it (one at a time would wait for the timeout, a 504).
+    let gate = Arc::new(tokio::sync::Barrier::new(4));
+    let addr = raw_backend(move |mut stream, _| {
+        let gate = gate.clone();
+        async move {
+            let head = String::from_utf8(read_head(&mut stream).await).unwrap();
+            let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+            gate.wait().await;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{path}",
+                path.len()
+            );
+            write_all(&mut stream, answer.as_bytes()).await;
+        }
+    })
+    .await;
+    let (_function, _lines) = emulator.function(
+        &[
+            ("PROXY_TARGET_URL", &format!("http://{addr}")),
+            ("PROXY_ALLOWED_IPS", "198.51.100.0/24"),
+            ("PROXY_TIMEOUT_MS", "30000"),
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "4"),
+        ],
+        |_| {},
+    );
+    let invoker = emulator.invoker();
+    let mut calls = Vec::new();
+    for i in 0..8 {
+        let invoker = invoker.clone();
+        calls.push(tokio::spawn(async move {
+            (
+                i,
+                invoker
+                    .invoke(&v1("GET", &format!("/n/{i}"), ALLOWED_IP))
+                    .await,
+            )
+        }));
+    }
+    for call in calls {
+        let (i, r) = call.await.unwrap();
+        assert_eq!(r["statusCode"], 200, "{r}");
+        assert_eq!(
+            r["body"],
+            format!("/n/{i}"),
+            "each answer goes to its own invocation"
+        );
     }
 }

@@ -3,6 +3,8 @@
 //! variable map with its telemetry captured in memory.
 #![allow(dead_code)]
 
+pub mod emulator;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -1,0 +1,216 @@
+//! The Lambda Runtime API, as the function speaks it: take the next event, post its answer or
+//! its error document.
+//!
+//! It owns the protocol (paths, the invocation headers, the error document) and nothing about
+//! HTTP events. It must never touch the process environment per invocation: the stock runtime
+//! loop (`lambda_runtime` 1.5, sequential mode) sets `_X_AMZN_TRACE_ID` with `setenv` on every
+//! invocation, and glibc keeps every value ever set, so a long-lived environment grows by
+//! about a hundred bytes per invocation for ever. The trace id travels in `NextEvent` instead.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, Uri};
+use http_body_util::BodyExt;
+use lambda_runtime_api_client::{Client, body::Body, build_request};
+
+use crate::config::ConfigError;
+
+const NEXT: &str = "/2018-06-01/runtime/invocation/next";
+const REQUEST_ID: &str = "lambda-runtime-aws-request-id";
+const DEADLINE_MS: &str = "lambda-runtime-deadline-ms";
+const TRACE_ID: &str = "lambda-runtime-trace-id";
+/// Lambda Managed Instances name each invocation; the answer must carry the name back.
+const INVOCATION_ID: &str = "lambda-runtime-invocation-id";
+const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeApiError {
+    #[error("Runtime API {what} failed: {problem}")]
+    Transport { what: &'static str, problem: String },
+    #[error("Runtime API answered {status} to {what}")]
+    Status { what: &'static str, status: u16 },
+    #[error("Runtime API sent an event without a usable {REQUEST_ID}")]
+    NoRequestId,
+}
+
+/// One invocation as the Runtime API hands it over.
+#[derive(Debug)]
+pub struct NextEvent {
+    pub request_id: String,
+    pub deadline_ms: u64,
+    pub xray_trace_id: Option<String>,
+    invocation_id: Option<http::HeaderValue>,
+    pub payload: Bytes,
+}
+
+/// What the function answers for one invocation.
+pub enum Answer {
+    /// The response payload, already JSON.
+    Response(String),
+    /// An invocation error: Lambda reports it to the caller as a function error.
+    Error {
+        error_type: &'static str,
+        message: String,
+    },
+}
+
+/// The connection to the Runtime API, shared by every poller.
+#[derive(Debug)]
+pub struct RuntimeApi {
+    client: Client,
+}
+
+impl RuntimeApi {
+    /// `address` is `AWS_LAMBDA_RUNTIME_API`: Lambda's `host:port`, or the `http://host:port`
+    /// (optionally with a path) that local emulators hand out. `pollers` sizes the pool.
+    pub fn new(address: &str, pollers: usize) -> Result<RuntimeApi, ConfigError> {
+        let invalid = || ConfigError {
+            variable: "AWS_LAMBDA_RUNTIME_API".to_owned(),
+            line: None,
+            value: Some(address.to_owned()),
+            problem: "not a host:port or http://host:port address".to_owned(),
+        };
+        let uri: Uri = address.trim().parse().map_err(|_| invalid())?;
+        if uri.authority().is_none() || uri.scheme().is_some_and(|s| s != "http") {
+            return Err(invalid());
+        }
+        let client = Client::builder()
+            .with_endpoint(uri)
+            .with_pool_size(pollers.max(1))
+            .build()
+            .map_err(|_| invalid())?;
+        Ok(RuntimeApi { client })
+    }
+
+    /// Waits for the next invocation. `None` when the API answered 204 (emulators do that to
+    /// keep an idle poll alive; Lambda itself never does).
+    pub async fn next(&self) -> Result<Option<NextEvent>, RuntimeApiError> {
+        let what = "next";
+        let request = build_request()
+            .method(Method::GET)
+            .uri(NEXT)
+            .body(Body::empty())
+            .map_err(|e| transport(what, e))?;
+        let response = self
+            .client
+            .call(request)
+            .await
+            .map_err(|e| transport(what, e))?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(RuntimeApiError::Status {
+                what,
+                status: response.status().as_u16(),
+            });
+        }
+        let (parts, body) = response.into_parts();
+        let payload = body
+            .collect()
+            .await
+            .map_err(|e| transport(what, e))?
+            .to_bytes();
+        let headers = &parts.headers;
+        Ok(Some(NextEvent {
+            request_id: text(headers, REQUEST_ID)
+                .filter(|id| is_path_safe(id))
+                .ok_or(RuntimeApiError::NoRequestId)?,
+            deadline_ms: text(headers, DEADLINE_MS)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            xray_trace_id: text(headers, TRACE_ID),
+            invocation_id: headers.get(INVOCATION_ID).cloned(),
+            payload,
+        }))
+    }
+
+    /// Posts the answer to `event`.
+    pub async fn answer(&self, event: &NextEvent, answer: Answer) -> Result<(), RuntimeApiError> {
+        let (what, suffix, body, error_type) = match answer {
+            Answer::Response(payload) => ("response", "response", payload, None),
+            Answer::Error {
+                error_type,
+                message,
+            } => {
+                let document = serde_json::json!({
+                    "errorType": error_type,
+                    "errorMessage": message,
+                });
+                ("error", "error", document.to_string(), Some(error_type))
+            }
+        };
+        let path = format!(
+            "/2018-06-01/runtime/invocation/{}/{suffix}",
+            event.request_id
+        );
+        let mut builder = build_request().method(Method::POST).uri(path);
+        if let Some(error_type) = error_type {
+            builder = builder.header(ERROR_TYPE, error_type);
+        }
+        if let Some(id) = &event.invocation_id {
+            builder = builder.header(INVOCATION_ID, id);
+        }
+        let request = builder
+            .body(Body::from(body))
+            .map_err(|e| transport(what, e))?;
+        let response = self
+            .client
+            .call(request)
+            .await
+            .map_err(|e| transport(what, e))?;
+        let status = response.status();
+        // Drain the (small) acknowledgement so the pooled connection can be reused.
+        let _ = response.into_body().collect().await;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(RuntimeApiError::Status {
+                what,
+                status: status.as_u16(),
+            })
+        }
+    }
+}
+
+fn text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The request id goes into the answer's path: only characters that need no escaping there.
+fn is_path_safe(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+}
+
+fn transport(what: &'static str, e: impl std::fmt::Display) -> RuntimeApiError {
+    RuntimeApiError::Transport {
+        what,
+        problem: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_address_forms_and_nothing_else() {
+        assert!(RuntimeApi::new("127.0.0.1:9001", 1).is_ok());
+        assert!(RuntimeApi::new("http://127.0.0.1:9000/.rt", 1).is_ok());
+        for bad in [
+            "",
+            "https://127.0.0.1:9001",
+            "/just/a/path",
+            "not an address",
+        ] {
+            let error = RuntimeApi::new(bad, 1).unwrap_err();
+            assert_eq!(error.variable, "AWS_LAMBDA_RUNTIME_API");
+            assert_eq!(error.value.as_deref(), Some(bad));
+        }
+    }
+}
