@@ -267,13 +267,13 @@ fn bench(c: &mut Criterion) {
         let response = rt
             .block_on(proxy_off.handle(&s.event, invocation()))
             .expect("handled");
-        let v: serde_json::Value = serde_json::from_str(response.get()).expect("json");
+        let v: serde_json::Value = serde_json::from_str(response.as_str()).expect("json");
         assert_eq!(
             v["statusCode"],
             200,
             "{}: {}",
             s.name,
-            &response.get()[..200.min(response.get().len())]
+            &response.as_str()[..200.min(response.as_str().len())]
         );
 
         let mut group = c.benchmark_group(format!("overhead/{}", s.name));

@@ -10,14 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::Method;
-use serde_json::value::RawValue;
 
 use crate::allowlist::AllowList;
 use crate::config::{Config, ConfigError};
 use crate::event::{self, DecodeError, Decoded, RequestQuery, Version};
 use crate::headers::{ForwardPolicy, Forwarding, UpstreamHeaders, upstream_request_headers};
 use crate::outcome::{Outcome, Refusal};
-use crate::response::{self, Encoded, ErrorReply};
+use crate::response::{self, Encoded, ErrorReply, Payload};
 use crate::target::{Query, Target, UrlError};
 use crate::telemetry::Telemetry;
 use crate::telemetry::redact::Redactor;
@@ -131,7 +130,7 @@ impl Proxy {
         &self,
         raw_event: &str,
         invocation: Invocation,
-    ) -> Result<Box<RawValue>, HandlerError> {
+    ) -> Result<Payload, HandlerError> {
         let started = Instant::now();
         let mut outcome = Outcome {
             request_id: invocation.request_id.clone(),

@@ -96,7 +96,7 @@ async fn invoke(proxy: &Proxy, event: &NextEvent) -> Answer {
         };
     };
     match proxy.handle(raw, invocation).await {
-        Ok(payload) => Answer::Response(Box::<str>::from(payload).into()),
+        Ok(payload) => Answer::Response(payload.into_string()),
         Err(e) => Answer::Error {
             error_type: "NotHttpEvent",
             message: e.to_string(),

@@ -73,7 +73,7 @@ async fn handle(
         xray_trace_id: None,
     };
     match proxy.handle(&event.to_string(), invocation).await {
-        Ok(payload) => from_v1_response(payload.get()),
+        Ok(payload) => from_v1_response(payload.as_str()),
         Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
     }
 }

@@ -11,7 +11,6 @@ use std::borrow::Cow;
 use base64::Engine as _;
 use http::HeaderMap;
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::value::RawValue;
 
 use crate::event::Version;
 use crate::headers::response_headers;
@@ -55,11 +54,27 @@ impl ErrorReply {
 #[error("response exceeds Lambda's 6 MB payload limit")]
 pub struct TooLarge;
 
+/// A response payload: JSON that Lambda accepts as an API Gateway proxy response. Only this
+/// module builds one, so holding a `Payload` means holding valid JSON: nothing downstream
+/// parses it again to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload(String);
+
+impl Payload {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// A serialized response and the size of the body the client will receive.
 #[derive(Debug)]
 pub struct Encoded {
     pub status: u16,
-    pub payload: Box<RawValue>,
+    pub payload: Payload,
     pub body_bytes: usize,
 }
 
@@ -93,7 +108,7 @@ pub fn from_backend(
         return Err(TooLarge);
     }
     let payload = serialize(version, status, &pairs, encoded_body);
-    if payload.get().len() > MAX_RESPONSE_BYTES {
+    if payload.as_str().len() > MAX_RESPONSE_BYTES {
         return Err(TooLarge);
     }
     Ok(Encoded {
@@ -174,87 +189,80 @@ impl Body<'_> {
     }
 }
 
+/// Writes the payload in one pass into a buffer sized for it: the top-level object by hand
+/// (fixed keys), every value through serde_json (escaped), and base64 straight into the
+/// buffer, whose alphabet needs no escaping. Key order follows what API Gateway documents.
 fn serialize(
     version: Version,
     status: u16,
     headers: &[(&str, Cow<'_, str>)],
     body: Body<'_>,
-) -> Box<RawValue> {
-    let (body_text, is_base64) = match body {
-        Body::Text(t) => (Cow::Borrowed(t), false),
-        Body::Base64(b) => (
-            Cow::Owned(base64::engine::general_purpose::STANDARD.encode(b)),
-            true,
-        ),
+) -> Payload {
+    let header_bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 8).sum();
+    let mut out = Vec::with_capacity(body.encoded_len() + 2 * header_bytes + 128);
+    let mut ok = true;
+    out.extend_from_slice(b"{\"statusCode\":");
+    ok &= write_json(&mut out, &status);
+    out.extend_from_slice(b",\"headers\":");
+    match version {
+        Version::V1 => {
+            ok &= write_json(&mut out, &LastValues(headers));
+            out.extend_from_slice(b",\"multiValueHeaders\":");
+            ok &= write_json(&mut out, &AllValues(headers));
+        }
+        Version::V2 => {
+            ok &= write_json(&mut out, &JoinedValues(headers));
+            let cookies: Vec<&str> = headers
+                .iter()
+                .filter(|(n, _)| *n == "set-cookie")
+                .map(|(_, v)| v.as_ref())
+                .collect();
+            out.extend_from_slice(b",\"cookies\":");
+            ok &= write_json(&mut out, &cookies);
+        }
+    }
+    out.extend_from_slice(b",\"body\":");
+    let is_base64 = match body {
+        Body::Text(text) => {
+            ok &= write_json(&mut out, text);
+            false
+        }
+        Body::Base64(bytes) => {
+            out.push(b'"');
+            let start = out.len();
+            out.resize(start + body.encoded_len(), 0);
+            let written = out
+                .get_mut(start..)
+                .map(|slot| base64::engine::general_purpose::STANDARD.encode_slice(bytes, slot));
+            match written {
+                Some(Ok(n)) => out.truncate(start + n),
+                _ => ok = false,
+            }
+            out.push(b'"');
+            true
+        }
     };
-    let json = match version {
-        Version::V1 => serde_json::to_string(&V1 {
-            status,
-            headers,
-            body: &body_text,
-            is_base64,
-        }),
-        Version::V2 => serde_json::to_string(&V2 {
-            status,
-            headers,
-            body: &body_text,
-            is_base64,
-        }),
-    };
-    // Serializing strings, numbers and booleans into a String cannot fail, and the output is
-    // valid JSON; the fallback exists only so this function has no panic path.
-    json.ok()
-        .and_then(|s| RawValue::from_string(s).ok())
-        .unwrap_or_else(|| fallback_payload(status))
-}
-
-fn fallback_payload(status: u16) -> Box<RawValue> {
-    let text = format!(r#"{{"statusCode":{status},"body":"","isBase64Encoded":false}}"#);
-    RawValue::from_string(text).unwrap_or_default()
-}
-
-struct V1<'a> {
-    status: u16,
-    headers: &'a [(&'a str, Cow<'a, str>)],
-    body: &'a str,
-    is_base64: bool,
-}
-
-impl Serialize for V1<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(5))?;
-        m.serialize_entry("statusCode", &self.status)?;
-        m.serialize_entry("headers", &LastValues(self.headers))?;
-        m.serialize_entry("multiValueHeaders", &AllValues(self.headers))?;
-        m.serialize_entry("body", self.body)?;
-        m.serialize_entry("isBase64Encoded", &self.is_base64)?;
-        m.end()
+    out.extend_from_slice(if is_base64 {
+        b",\"isBase64Encoded\":true}"
+    } else {
+        b",\"isBase64Encoded\":false}"
+    });
+    // serde_json cannot fail on strings, numbers and string-keyed maps written to a Vec, and
+    // what it writes is UTF-8; the fallback exists only so this function has no panic path.
+    match String::from_utf8(out) {
+        Ok(json) if ok => Payload(json),
+        _ => fallback_payload(status),
     }
 }
 
-struct V2<'a> {
-    status: u16,
-    headers: &'a [(&'a str, Cow<'a, str>)],
-    body: &'a str,
-    is_base64: bool,
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> bool {
+    serde_json::to_writer(out, value).is_ok()
 }
 
-impl Serialize for V2<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(5))?;
-        m.serialize_entry("statusCode", &self.status)?;
-        m.serialize_entry("headers", &JoinedValues(self.headers))?;
-        let cookies: Vec<&str> = self
-            .headers
-            .iter()
-            .filter(|(n, _)| *n == "set-cookie")
-            .map(|(_, v)| v.as_ref())
-            .collect();
-        m.serialize_entry("cookies", &cookies)?;
-        m.serialize_entry("body", self.body)?;
-        m.serialize_entry("isBase64Encoded", &self.is_base64)?;
-        m.end()
-    }
+fn fallback_payload(status: u16) -> Payload {
+    Payload(format!(
+        r#"{{"statusCode":{status},"body":"","isBase64Encoded":false}}"#
+    ))
 }
 
 /// Distinct names in first-seen order (header lists are short: a scan beats a map).
@@ -339,7 +347,7 @@ mod tests {
     }
 
     fn json(e: &Encoded) -> Value {
-        serde_json::from_str(e.payload.get()).unwrap()
+        serde_json::from_str(e.payload.as_str()).unwrap()
     }
 
     #[test]
@@ -462,6 +470,46 @@ mod tests {
             v["multiValueHeaders"]["content-type"][0],
             "application/json"
         );
+    }
+
+    #[test]
+    fn hand_written_payload_is_exact_json_for_both_shapes() {
+        let h = headers(&[
+            ("content-type", "text/plain"),
+            ("x-odd", "quote \" back \\ tab \t done"),
+            ("set-cookie", "a=\"1\""),
+        ]);
+        let text = "line\n\u{0}\u{1f}\"quoted\" \\ é 😀";
+        let binary = [0u8, 255, 1, 2, 3, 250];
+        for version in [Version::V1, Version::V2] {
+            let encoded = from_backend(version, 207, &h, text.as_bytes()).unwrap();
+            let v = json(&encoded);
+            assert_eq!(v["statusCode"], 207);
+            assert_eq!(v["body"], text);
+            assert_eq!(v["isBase64Encoded"], false);
+            assert_eq!(v["headers"]["x-odd"], "quote \" back \\ tab \t done");
+            let keys: Vec<&str> =
+                serde_json::from_str::<serde_json::Map<String, Value>>(encoded.payload.as_str())
+                    .unwrap()
+                    .keys()
+                    .map(|k| match k.as_str() {
+                        "statusCode" | "headers" | "multiValueHeaders" | "cookies" | "body"
+                        | "isBase64Encoded" => "known",
+                        _ => "unknown",
+                    })
+                    .collect();
+            assert_eq!(keys, ["known"; 5]);
+
+            let octets = headers(&[("content-type", "application/octet-stream")]);
+            for len in 0..binary.len() {
+                let v = json(&from_backend(version, 200, &octets, &binary[..len]).unwrap());
+                assert_eq!(v["isBase64Encoded"], true);
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(v["body"].as_str().unwrap())
+                    .unwrap();
+                assert_eq!(decoded, &binary[..len]);
+            }
+        }
     }
 
     #[test]

@@ -74,7 +74,7 @@ fuzz_target!(|data: &[u8]| {
     );
     if let Ok(payload) = answer {
         let value: serde_json::Value =
-            serde_json::from_str(payload.get()).expect("the response payload is JSON");
+            serde_json::from_str(payload.as_str()).expect("the response payload is JSON");
         let status = value["statusCode"].as_u64().expect("statusCode");
         assert!(
             matches!(status, 400 | 403 | 504),

@@ -483,7 +483,7 @@ impl TestProxy {
             .handle(&event.to_string(), invocation)
             .await
             .unwrap_or_else(|e| panic!("invocation error: {e}"));
-        serde_json::from_str(payload.get()).unwrap()
+        serde_json::from_str(payload.as_str()).unwrap()
     }
 }
 
