@@ -426,7 +426,12 @@ fn paired(
         "| scenario | rounds | direct p50 | on p50 | on/direct | off p50 | off/direct | direct p90 | on p90 | off p90 |"
     );
     eprintln!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    // OVERHEAD_SCENARIO=get_small (say) pairs one scenario only, e.g. under a profiler.
+    let only = std::env::var("OVERHEAD_SCENARIO").ok();
     for s in scenarios() {
+        if only.as_deref().is_some_and(|name| name != s.name) {
+            continue;
+        }
         let n = if rounds > 0 {
             rounds
         } else if s.bytes_each_way > 0 {
