@@ -115,6 +115,14 @@ fn bad_configuration_stops_the_binary_before_serving() {
             ],
             vec!["PROXY_TIMEOUT_MS", "soon"],
         ),
+        (
+            vec![
+                ("PROXY_TARGET_URL", "http://10.0.0.1"),
+                ("PROXY_ALLOWED_IPS", "10.0.0.1"),
+                ("AWS_LAMBDA_RUNTIME_API", "https://127.0.0.1:9"),
+            ],
+            vec!["AWS_LAMBDA_RUNTIME_API", "https://127.0.0.1:9"],
+        ),
     ] {
         let mut command = Command::new(BIN);
         command
