@@ -56,24 +56,47 @@ pub fn run(sink: Sink) -> ExitCode {
             Err(error) => return logging::refuse_to_start(&error),
         };
         let mut pollers = tokio::task::JoinSet::new();
+        // With one poller a failed poll ends the process (Lambda restarts the environment,
+        // the only sound recovery). With several, one failed poll must not cancel the others'
+        // invocations in flight: that poller waits and polls again.
+        let retry = concurrency > 1;
         for _ in 0..concurrency {
-            pollers.spawn(poll(api.clone(), proxy.clone()));
+            pollers.spawn(poll(api.clone(), proxy.clone(), retry));
         }
-        // A poller only returns when the Runtime API fails it; Lambda then restarts the
-        // execution environment, which is the only sound recovery.
-        if let Some(Ok(Err(e))) = pollers.join_next().await {
-            tracing::error!(error = %e, "the Lambda Runtime API failed");
+        match pollers.join_next().await {
+            Some(Ok(Err(e))) => tracing::error!(error = %e, "the Lambda Runtime API failed"),
+            Some(Err(e)) => tracing::error!(error = %e, "a Runtime API poller stopped"),
+            _ => {}
         }
         ExitCode::FAILURE
     })
 }
 
+/// Pause before polling again after a 204 (emulators send one to keep an idle poll alive).
+const IDLE_REPOLL: Duration = Duration::from_millis(10);
+/// First and longest pause before a poller of several retries a failed poll.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
 /// One poll loop: next event, handle, answer, for as long as the Runtime API works.
-async fn poll(api: Arc<RuntimeApi>, proxy: Arc<Proxy>) -> Result<(), RuntimeApiError> {
+async fn poll(api: Arc<RuntimeApi>, proxy: Arc<Proxy>, retry: bool) -> Result<(), RuntimeApiError> {
+    let mut pause = RETRY_FIRST;
     loop {
-        let Some(event) = api.next().await? else {
-            continue;
+        let event = match api.next().await {
+            Ok(Some(event)) => event,
+            Ok(None) => {
+                tokio::time::sleep(IDLE_REPOLL).await;
+                continue;
+            }
+            Err(e) if retry => {
+                tracing::warn!(error = %e, "Runtime API poll failed; polling again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RETRY_MAX);
+                continue;
+            }
+            Err(e) => return Err(e),
         };
+        pause = RETRY_FIRST;
         let answer = invoke(&proxy, &event).await;
         if let Err(e) = api.answer(&event, answer).await {
             // A refused answer (too large, invocation already timed out) loses one invocation,
@@ -89,13 +112,10 @@ async fn invoke(proxy: &Proxy, event: &NextEvent) -> Answer {
         request_id: event.request_id.clone(),
         xray_trace_id: event.xray_trace_id.clone(),
     };
-    let Ok(raw) = std::str::from_utf8(&event.payload) else {
-        return Answer::Error {
-            error_type: "InvalidEvent",
-            message: "the event is not UTF-8 JSON".to_owned(),
-        };
-    };
-    match proxy.handle(raw, invocation).await {
+    // Lambda only delivers JSON, so this is never lossy in practice; going through the handler
+    // all the same keeps "one summary line per invocation" true for any bytes.
+    let raw = String::from_utf8_lossy(&event.payload);
+    match proxy.handle(&raw, invocation).await {
         Ok(payload) => Answer::Response(payload.into_string()),
         Err(e) => Answer::Error {
             error_type: "NotHttpEvent",

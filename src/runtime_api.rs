@@ -47,6 +47,7 @@ pub enum Answer {
     /// The response payload, already JSON.
     Response(String),
     /// An invocation error: Lambda reports it to the caller as a function error.
+    /// `error_type` is a bare name (`NotHttpEvent`).
     Error {
         error_type: &'static str,
         message: String,
@@ -145,7 +146,9 @@ impl RuntimeApi {
         );
         let mut builder = build_request().method(Method::POST).uri(path);
         if let Some(error_type) = error_type {
-            builder = builder.header(ERROR_TYPE, error_type);
+            // The Runtime API keeps only `Function.X` / `Runtime.X` shapes in this header; the
+            // document's `errorType` is what the caller sees.
+            builder = builder.header(ERROR_TYPE, format!("Function.{error_type}"));
         }
         if let Some(id) = &event.invocation_id {
             builder = builder.header(INVOCATION_ID, id);
@@ -181,7 +184,7 @@ fn text(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The request id goes into the answer's path: only characters that need no escaping there.
 fn is_path_safe(id: &str) -> bool {
-    !id.is_empty()
+    id.bytes().any(|b| b != b'.')
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
@@ -197,6 +200,14 @@ fn transport(what: &'static str, e: impl std::fmt::Display) -> RuntimeApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_must_be_plain_path_segments() {
+        assert!(is_path_safe("8476a536-e9f4-11e8-9739-2dfe598c3fcd"));
+        for bad in ["", ".", "..", "a/b", "a?b", "a b", "%2e", "é"] {
+            assert!(!is_path_safe(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn both_address_forms_and_nothing_else() {
