@@ -194,3 +194,123 @@ async fn refuses_what_it_cannot_answer() {
         Err(RuntimeApiError::Transport { .. })
     ));
 }
+
+/// A Runtime API for the real binary: the first `failures` polls get a 500, later polls wait
+/// for the events the test queues; answers come back on a channel.
+struct FakeLambda {
+    address: String,
+    events: tokio::sync::mpsc::UnboundedSender<(String, String)>,
+    answers: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+}
+
+async fn fake_lambda(failures: usize) -> FakeLambda {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+    let (answers_tx, answers_rx) = tokio::sync::mpsc::unbounded_channel();
+    let events_rx = Arc::new(tokio::sync::Mutex::new(events_rx));
+    let polls = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (events_rx, answers_tx, polls) =
+                (events_rx.clone(), answers_tx.clone(), polls.clone());
+            let service =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let (events_rx, answers_tx, polls) =
+                        (events_rx.clone(), answers_tx.clone(), polls.clone());
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        let mut response = http::Response::new(Full::new(Bytes::new()));
+                        if path.ends_with("/invocation/next") {
+                            if polls.fetch_add(1, Ordering::SeqCst) < failures {
+                                *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                                return Ok::<_, std::convert::Infallible>(response);
+                            }
+                            let Some((id, event)) = events_rx.lock().await.recv().await else {
+                                return Ok(response);
+                            };
+                            let deadline = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .unwrap()
+                                .as_millis()
+                                + 60_000;
+                            *response.body_mut() = Full::new(Bytes::from(event));
+                            let headers = response.headers_mut();
+                            headers.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
+                            headers.insert(
+                                "lambda-runtime-deadline-ms",
+                                deadline.to_string().parse().unwrap(),
+                            );
+                        } else {
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let _ = answers_tx
+                                .send((path, String::from_utf8_lossy(&body).into_owned()));
+                            *response.status_mut() = http::StatusCode::ACCEPTED;
+                        }
+                        Ok(response)
+                    }
+                });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    FakeLambda {
+        address,
+        events: events_tx,
+        answers: answers_rx,
+    }
+}
+
+fn spawn_function(
+    runtime_api: &str,
+    backend: &str,
+    concurrency: &str,
+) -> common::emulator::Running {
+    let child = std::process::Command::new(common::emulator::BIN)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+        .env("AWS_LAMBDA_MAX_CONCURRENCY", concurrency)
+        .env("PROXY_TARGET_URL", backend)
+        .env("PROXY_ALLOWED_IPS", "198.51.100.0/24")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::emulator::Running(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_pollers_survive_a_failed_poll_and_one_poller_exits_on_it() {
+    let backend = Backend::http(echo()).await;
+
+    // Two pollers, Lambda's host:port address form. Both first polls fail: only a poller that
+    // waited and polled again can serve the event.
+    let mut lambda = fake_lambda(2).await;
+    let _function = spawn_function(&lambda.address, &backend.url("http"), "2");
+    let event = v1("GET", "/after-a-failed-poll", ALLOWED_IP).to_string();
+    lambda.events.send(("req-1".to_owned(), event)).unwrap();
+    let (path, body) =
+        tokio::time::timeout(std::time::Duration::from_secs(60), lambda.answers.recv())
+            .await
+            .expect("an answer")
+            .unwrap();
+    assert_eq!(path, "/2018-06-01/runtime/invocation/req-1/response");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(backend.last().uri, "/after-a-failed-poll");
+
+    // One poller: the same 500 ends the process, so Lambda restarts the environment.
+    let lambda = fake_lambda(1).await;
+    let mut function = spawn_function(&lambda.address, &backend.url("http"), "1");
+    let status = tokio::task::spawn_blocking(move || function.0.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!status.success());
+}
