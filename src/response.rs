@@ -198,65 +198,61 @@ fn serialize(
     headers: &[(&str, Cow<'_, str>)],
     body: Body<'_>,
 ) -> Payload {
+    // serde_json cannot fail on strings, numbers and string-keyed maps written to a Vec, and
+    // what it writes is UTF-8; the fallback exists only so this function has no panic path.
+    write_payload(version, status, headers, body).unwrap_or_else(|| fallback_payload(status))
+}
+
+fn write_payload(
+    version: Version,
+    status: u16,
+    headers: &[(&str, Cow<'_, str>)],
+    body: Body<'_>,
+) -> Option<Payload> {
     let header_bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 8).sum();
     let mut out = Vec::with_capacity(body.encoded_len() + 2 * header_bytes + 128);
-    let mut ok = true;
     out.extend_from_slice(b"{\"statusCode\":");
-    ok &= write_json(&mut out, &status);
+    write_json(&mut out, &status)?;
     out.extend_from_slice(b",\"headers\":");
     match version {
         Version::V1 => {
-            ok &= write_json(&mut out, &LastValues(headers));
+            write_json(&mut out, &LastValues(headers))?;
             out.extend_from_slice(b",\"multiValueHeaders\":");
-            ok &= write_json(&mut out, &AllValues(headers));
+            write_json(&mut out, &AllValues(headers))?;
         }
         Version::V2 => {
-            ok &= write_json(&mut out, &JoinedValues(headers));
+            write_json(&mut out, &JoinedValues(headers))?;
             let cookies: Vec<&str> = headers
                 .iter()
                 .filter(|(n, _)| *n == "set-cookie")
                 .map(|(_, v)| v.as_ref())
                 .collect();
             out.extend_from_slice(b",\"cookies\":");
-            ok &= write_json(&mut out, &cookies);
+            write_json(&mut out, &cookies)?;
         }
     }
     out.extend_from_slice(b",\"body\":");
-    let is_base64 = match body {
+    match body {
         Body::Text(text) => {
-            ok &= write_json(&mut out, text);
-            false
+            write_json(&mut out, text)?;
+            out.extend_from_slice(b",\"isBase64Encoded\":false}");
         }
         Body::Base64(bytes) => {
             out.push(b'"');
             let start = out.len();
             out.resize(start + body.encoded_len(), 0);
-            let written = out
-                .get_mut(start..)
-                .map(|slot| base64::engine::general_purpose::STANDARD.encode_slice(bytes, slot));
-            match written {
-                Some(Ok(n)) => out.truncate(start + n),
-                _ => ok = false,
-            }
-            out.push(b'"');
-            true
+            let written = base64::engine::general_purpose::STANDARD
+                .encode_slice(bytes, out.get_mut(start..)?)
+                .ok()?;
+            out.truncate(start + written);
+            out.extend_from_slice(b"\",\"isBase64Encoded\":true}");
         }
-    };
-    out.extend_from_slice(if is_base64 {
-        b",\"isBase64Encoded\":true}"
-    } else {
-        b",\"isBase64Encoded\":false}"
-    });
-    // serde_json cannot fail on strings, numbers and string-keyed maps written to a Vec, and
-    // what it writes is UTF-8; the fallback exists only so this function has no panic path.
-    match String::from_utf8(out) {
-        Ok(json) if ok => Payload(json),
-        _ => fallback_payload(status),
     }
+    String::from_utf8(out).ok().map(Payload)
 }
 
-fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> bool {
-    serde_json::to_writer(out, value).is_ok()
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Option<()> {
+    serde_json::to_writer(out, value).ok()
 }
 
 fn fallback_payload(status: u16) -> Payload {
