@@ -83,9 +83,7 @@ impl TlsSettings {
     /// because a private CA file alone is a valid setup.
     pub fn client_config(&self) -> Result<rustls::ClientConfig, TlsError> {
         let provider = provider();
-        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::new("PROXY_TARGET_URL", format_args!("TLS provider: {e}")))?;
+        let builder = builder(provider.clone())?;
         let builder = if self.insecure {
             builder
                 .dangerous()
@@ -131,11 +129,18 @@ impl TlsSettings {
 /// A TLS config with no trust roots, for a client that only ever speaks plain HTTP: it
 /// satisfies the HTTP client's builder without reading the system trust store at start.
 pub fn plain_http_config() -> Result<rustls::ClientConfig, TlsError> {
-    Ok(rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::new("PROXY_TARGET_URL", format_args!("TLS provider: {e}")))?
+    Ok(builder(provider())?
         .with_root_certificates(RootCertStore::empty())
         .with_no_client_auth())
+}
+
+/// Every client config starts here: our one crypto provider, its default protocol versions.
+fn builder(
+    provider: Arc<CryptoProvider>,
+) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>, TlsError> {
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::new("PROXY_TARGET_URL", format_args!("TLS provider: {e}")))
 }
 
 /// `PROXY_TLS_INSECURE=true`: any certificate and name, signatures still checked.
