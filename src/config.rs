@@ -33,8 +33,14 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+impl From<crate::tls::TlsError> for ConfigError {
+    fn from(e: crate::tls::TlsError) -> ConfigError {
+        ConfigError::new(e.variable, e.problem)
+    }
+}
+
 impl ConfigError {
-    fn new(variable: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    pub(crate) fn new(variable: impl Into<String>, problem: impl Into<String>) -> ConfigError {
         ConfigError {
             variable: variable.into(),
             line: None,
@@ -43,7 +49,7 @@ impl ConfigError {
         }
     }
 
-    fn value(mut self, value: impl Into<String>) -> ConfigError {
+    pub(crate) fn value(mut self, value: impl Into<String>) -> ConfigError {
         self.value = Some(value.into());
         self
     }

@@ -99,12 +99,7 @@ impl Proxy {
         scheme: ClientScheme,
     ) -> Result<Proxy, ConfigError> {
         let tls = (config.target.scheme() == "https").then_some(&config.tls);
-        let upstream = Upstream::new(config.timeout, tls).map_err(|e| ConfigError {
-            variable: e.variable.to_owned(),
-            line: None,
-            value: None,
-            problem: e.problem,
-        })?;
+        let upstream = Upstream::new(config.timeout, tls)?;
         Ok(Proxy {
             redactor: Redactor::new(&config.upstream_headers),
             allow_list: config.allow_list,

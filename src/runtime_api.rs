@@ -65,11 +65,12 @@ impl RuntimeApi {
     /// `address` is `AWS_LAMBDA_RUNTIME_API`: Lambda's `host:port`, or the `http://host:port`
     /// (optionally with a path) that local emulators hand out. `pollers` sizes the pool.
     pub fn new(address: &str, pollers: usize) -> Result<RuntimeApi, ConfigError> {
-        let invalid = || ConfigError {
-            variable: "AWS_LAMBDA_RUNTIME_API".to_owned(),
-            line: None,
-            value: Some(address.to_owned()),
-            problem: "not a host:port or http://host:port address".to_owned(),
+        let invalid = || {
+            ConfigError::new(
+                "AWS_LAMBDA_RUNTIME_API",
+                "not a host:port or http://host:port address",
+            )
+            .value(address)
         };
         let uri: Uri = address.trim().parse().map_err(|_| invalid())?;
         if uri.authority().is_none() || uri.scheme().is_some_and(|s| s != "http") {
