@@ -191,12 +191,9 @@ impl RawEvent {
                 self.query_string_parameters,
             )),
         };
-        let domain_name = context.domain_name.or_else(|| {
-            headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-                .map(|(_, v)| v.clone())
-        });
+        // The API's host as API Gateway states it; never the client's Host header, which the
+        // client chooses.
+        let domain_name = context.domain_name;
         let meta = RequestMeta {
             method,
             path,
@@ -322,6 +319,12 @@ mod tests {
         assert_eq!(r.meta.source_ip.as_deref(), Some("198.51.100.7"));
         assert_eq!(r.meta.apigw_request_id.as_deref(), Some("rid"));
         assert_eq!(r.meta.domain_name.as_deref(), Some("api.example.com"));
+        // Without the context's domain name there is no API host: never the client's Host.
+        let hostless = ok(
+            r#"{"httpMethod":"GET","path":"/","headers":{"Host":"evil.example"},
+            "requestContext":{"identity":{"sourceIp":"198.51.100.7"}}}"#,
+        );
+        assert_eq!(hostless.meta.domain_name, None);
         assert_eq!(&r.body[..], b"hello");
         assert_eq!(
             r.headers

@@ -71,6 +71,16 @@ impl ForwardPolicy {
     }
 }
 
+/// Headers the proxy itself sets on every backend request from what API Gateway verified
+/// (SPEC.md, "What the backend receives"); configuration cannot replace them.
+const PROXY_SET: &[&str] = &[
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-request-id",
+    "x-amzn-trace-id",
+];
+
 /// Headers added to every backend request. Values are secrets.
 #[derive(Clone, Default)]
 pub struct UpstreamHeaders(Vec<(HeaderName, HeaderValue)>);
@@ -106,7 +116,10 @@ impl UpstreamHeaders {
                     name: name.to_owned(),
                 }
             })?;
-            if is_hop_by_hop(header.as_str()) || header == http::header::HOST {
+            if is_hop_by_hop(header.as_str())
+                || header == http::header::HOST
+                || PROXY_SET.contains(&header.as_str())
+            {
                 return Err(UpstreamHeaderError::Reserved {
                     line: line_no,
                     name: name.to_owned(),
@@ -403,6 +416,23 @@ mod tests {
         assert!(matches!(e, UpstreamHeaderError::BadValue { line: 1, .. }));
         assert!(!e.to_string().contains("s3cret"));
         assert!(UpstreamHeaders::parse("Host: x").is_err());
+    }
+
+    #[test]
+    fn upstream_headers_cannot_replace_what_the_proxy_verified() {
+        for name in [
+            "X-Forwarded-For",
+            "x-forwarded-proto",
+            "X-Forwarded-Host",
+            "X-Request-Id",
+            "X-Amzn-Trace-Id",
+        ] {
+            let e = UpstreamHeaders::parse(&format!("X-Ok: 1\n{name}: 10.0.0.1")).unwrap_err();
+            assert!(
+                matches!(e, UpstreamHeaderError::Reserved { line: 2, .. }),
+                "{name}: {e}"
+            );
+        }
     }
 
     #[test]
