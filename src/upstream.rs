@@ -205,9 +205,6 @@ fn is_idempotent(method: &Method) -> bool {
 }
 
 fn classify(error: &reqwest::Error) -> UpstreamError {
-    if error.is_timeout() {
-        return UpstreamError::Timeout;
-    }
     let mut source = error.source();
     while let Some(e) = source {
         if e.is::<rustls::Error>() {
@@ -222,8 +219,12 @@ fn classify(error: &reqwest::Error) -> UpstreamError {
         }
         source = e.source();
     }
+    // A connect that timed out is also a timeout to reqwest; for us it is unreachable (502),
+    // not slow: see MAX_CONNECT_TIMEOUT.
     if error.is_connect() {
         UpstreamError::Connect
+    } else if error.is_timeout() {
+        UpstreamError::Timeout
     } else {
         UpstreamError::Reset
     }

@@ -76,6 +76,34 @@ async fn backend_restart_mid_run() {
 }
 
 #[tokio::test]
+async fn connect_that_never_completes_is_502_unreachable_not_504() {
+    // A listener whose accept queue is full: the kernel drops further SYNs, so a connect
+    // hangs the way one to a silently filtering security group does.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    loop {
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)) {
+            Ok(stream) => queued.push(stream),
+            Err(_) => break,
+        }
+        assert!(queued.len() < 64, "the accept queue never filled");
+    }
+    // The timeout is well above the 3 s connect limit: only the connect limit can end this.
+    let p = proxy_with(&[
+        ("PROXY_TARGET_URL", &format!("http://{addr}")),
+        ("PROXY_ALLOWED_IPS", ALLOWED_IP),
+        ("PROXY_TIMEOUT_MS", "20000"),
+    ]);
+    let r = p.call(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(r["statusCode"], 502, "{r}");
+    assert_eq!(failure_reasons(&p), ["connect"]);
+    drop(listener);
+}
+
+#[tokio::test]
 async fn backend_that_never_answers_is_504_and_the_next_request_succeeds() {
     let backend = Backend::http(script(|r| {
         if r.uri == "/hang" {
