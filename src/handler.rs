@@ -259,12 +259,13 @@ impl Proxy {
     }
 }
 
-/// Any token method goes, except the two that make no sense through a reverse proxy:
-/// CONNECT (a tunnel) and TRACE (it would echo the injected backend credentials back).
+/// Any token method goes (SPEC.md: "the method, any method"), except CONNECT: an HTTP/1.1
+/// client turns it into a tunnel to an authority, so there would be no path and no body to
+/// forward byte for byte.
 fn parse_method(text: &str) -> Result<Method, Stop> {
     let method =
         Method::from_bytes(text.as_bytes()).map_err(|_| Stop::Refused(Refusal::BadMethod))?;
-    if method == Method::CONNECT || method == Method::TRACE {
+    if method == Method::CONNECT {
         return Err(Stop::Refused(Refusal::BadMethod));
     }
     Ok(method)

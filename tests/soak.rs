@@ -99,7 +99,7 @@ fn case(i: usize) -> Case {
             body: Some(br#"{"message":"Bad Request"}"#.to_vec()),
         },
         15 => Case {
-            event: v1("TRACE", "/", ALLOWED_IP),
+            event: v1("CONNECT", "/", ALLOWED_IP),
             status: Some(400),
             body: Some(br#"{"message":"Bad Request"}"#.to_vec()),
         },
