@@ -10,10 +10,8 @@ const USAGE: &str = "usage: vpc-proxy            serve Lambda invocations (AWS_L
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    logging::init(
-        logging::filter(|name| std::env::var(name).ok()),
-        Sink::Stdout,
-    );
+    let env = |name: &str| std::env::var(name).ok();
+    logging::init(logging::filter(env), logging::format(env), Sink::Stdout);
     match args.first().map(String::as_str) {
         None => vpc_proxy::lambda::run(Sink::Stdout),
         Some("local") => match args.get(1..).unwrap_or_default() {

@@ -279,3 +279,34 @@ async fn per_ip_dimension_is_off_by_default() {
     .await;
     assert!(!out.contains("SourceIp"));
 }
+
+#[tokio::test]
+async fn aws_lambda_log_format_text_gives_text_lines_and_json_emf() {
+    let lookup = |value: &'static str| {
+        move |k: &str| (k == "AWS_LAMBDA_LOG_FORMAT").then(|| value.to_owned())
+    };
+    assert_eq!(logging::format(lookup("Text")), logging::Format::Text);
+    assert_eq!(logging::format(lookup("JSON")), logging::Format::Json);
+    assert_eq!(logging::format(|_| None), logging::Format::Json);
+
+    let backend = Backend::http(echo()).await;
+    let p = proxy(&backend.url("http"));
+    let filter = logging::filter(|_| None);
+    let guard = tracing::subscriber::set_default(logging::text_subscriber(filter, p.sink.clone()));
+    p.call(&v1("GET", "/text", ALLOWED_IP)).await;
+    drop(guard);
+    let out = p.sink.contents();
+    let summary = out
+        .lines()
+        .find(|l| l.contains("invocation"))
+        .unwrap_or_else(|| panic!("no summary line in:\n{out}"));
+    assert!(serde_json::from_str::<Value>(summary).is_err(), "{summary}");
+    for field in ["status=200", "decision=\"allow\"", "path=\"/text\""] {
+        assert!(summary.contains(field), "{field} not in {summary}");
+    }
+    let documents: Vec<Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    assert!(!documents.is_empty() && documents.iter().all(|d| d.get("_aws").is_some()));
+}

@@ -23,7 +23,11 @@ async fn concurrent_invocations_keep_their_own_lines_and_exact_totals() {
     .await;
     let p = std::sync::Arc::new(proxy(&backend.url("http")));
     // Worker threads need the subscriber too: this binary holds only this test.
-    logging::init(logging::filter(|_| None), p.sink.clone());
+    logging::init(
+        logging::filter(|_| None),
+        logging::Format::Json,
+        p.sink.clone(),
+    );
 
     let mut tasks = Vec::new();
     for i in 0..300 {

@@ -48,10 +48,40 @@ pub fn subscriber(filter: EnvFilter, sink: Sink) -> impl Subscriber + Send + Syn
         .finish()
 }
 
+/// How log lines are written, from Lambda's advanced logging controls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Text,
+}
+
+/// `AWS_LAMBDA_LOG_FORMAT=Text` asks for plain text lines, as Lambda's advanced logging
+/// controls define it; anything else (JSON, unset) gets JSON, which the Contributor Insights
+/// rule and the shipped template rely on. EMF documents are JSON either way.
+pub fn format(lookup: impl Fn(&str) -> Option<String>) -> Format {
+    match lookup("AWS_LAMBDA_LOG_FORMAT") {
+        Some(v) if v.trim().eq_ignore_ascii_case("text") => Format::Text,
+        _ => Format::Json,
+    }
+}
+
+/// The plain-text subscriber: `timestamp LEVEL message key=value ...`, one line per event.
+pub fn text_subscriber(filter: EnvFilter, sink: Sink) -> impl Subscriber + Send + Sync {
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .with_writer(sink)
+        .finish()
+}
+
 /// Installs the subscriber for the whole process (the binary does this once).
-pub fn init(filter: EnvFilter, sink: Sink) {
+pub fn init(filter: EnvFilter, format: Format, sink: Sink) {
     // A second install (tests, or a library user) keeps the first: not worth failing for.
-    let _ = tracing::subscriber::set_global_default(subscriber(filter, sink));
+    let _ = match format {
+        Format::Json => tracing::subscriber::set_global_default(subscriber(filter, sink)),
+        Format::Text => tracing::subscriber::set_global_default(text_subscriber(filter, sink)),
+    };
 }
 
 fn millis(d: std::time::Duration) -> f64 {
