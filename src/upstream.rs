@@ -204,17 +204,28 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
+/// Whether `e` is a rustls error, or io errors wrapping one. The TLS connector wraps it in
+/// two io errors, and `io::Error::source` skips the wrapped error itself, so the source chain
+/// alone never reaches it.
+fn is_rustls(mut e: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => e = inner,
+            None => return false,
+        }
+    }
+}
+
 fn classify(error: &reqwest::Error) -> UpstreamError {
     let mut source = error.source();
     while let Some(e) = source {
-        if e.is::<rustls::Error>() {
-            return UpstreamError::Tls;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && io
-                .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>())
-        {
+        if is_rustls(e) {
             return UpstreamError::Tls;
         }
         source = e.source();
