@@ -9,16 +9,6 @@ use serde_json::Value;
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok";
 
-/// The `Reason` of every `UpstreamFailure` recorded so far, in order.
-fn failure_reasons(p: &TestProxy) -> Vec<String> {
-    let (_, documents) = split_output(&p.sink.contents());
-    documents
-        .iter()
-        .filter(|d| d["UpstreamFailure"].as_f64().unwrap_or(0.0) > 0.0)
-        .map(|d| d["Reason"].as_str().unwrap_or("").to_owned())
-        .collect()
-}
-
 async fn status(p: &TestProxy, method: &str, path: &str) -> Value {
     p.call(&v1(method, path, ALLOWED_IP)).await["statusCode"].clone()
 }
@@ -49,7 +39,7 @@ async fn backend_restart_mid_run() {
     backend.stop().await;
     assert_eq!(status(&p, "GET", "/down").await, 502);
     assert_eq!(status(&p, "POST", "/down").await, 502);
-    assert_eq!(failure_reasons(&p), ["connect", "connect"]);
+    assert_eq!(p.failure_reasons(), ["connect", "connect"]);
 
     // Back on the same address: the next requests succeed, whatever their method.
     backend.restart().await;
@@ -62,7 +52,7 @@ async fn backend_restart_mid_run() {
     assert_eq!(status(&p, "GET", "/quick").await, 200);
     assert_eq!(status(&p, "POST", "/quick").await, 200);
     assert_eq!(
-        failure_reasons(&p).len(),
+        p.failure_reasons().len(),
         2,
         "no failure after the restarts"
     );
@@ -99,7 +89,7 @@ async fn connect_that_never_completes_is_502_unreachable_not_504() {
     ]);
     let r = p.call(&v1("GET", "/", ALLOWED_IP)).await;
     assert_eq!(r["statusCode"], 502, "{r}");
-    assert_eq!(failure_reasons(&p), ["connect"]);
+    assert_eq!(p.failure_reasons(), ["connect"]);
     drop(listener);
 }
 
@@ -121,7 +111,7 @@ async fn backend_that_never_answers_is_504_and_the_next_request_succeeds() {
     let r = p.call(&v1("GET", "/hang", ALLOWED_IP)).await;
     assert_eq!(r["statusCode"], 504);
     assert_eq!(r["body"], r#"{"message":"Gateway Timeout"}"#);
-    assert_eq!(failure_reasons(&p), ["timeout"]);
+    assert_eq!(p.failure_reasons(), ["timeout"]);
     let r = p.call(&v1("GET", "/next", ALLOWED_IP)).await;
     assert_eq!(r["statusCode"], 200);
     assert_eq!(r["body"], "ok");
@@ -141,7 +131,7 @@ async fn backend_reset_before_answering_is_502_and_the_next_request_succeeds() {
     .await;
     let p = proxy(&format!("http://{addr}"));
     assert_eq!(status(&p, "GET", "/").await, 502);
-    assert_eq!(failure_reasons(&p), ["reset"]);
+    assert_eq!(p.failure_reasons(), ["reset"]);
     let r = p.call(&v1("GET", "/", ALLOWED_IP)).await;
     assert_eq!(r["statusCode"], 200);
     assert_eq!(r["body"], "ok");
@@ -167,7 +157,7 @@ async fn backend_reset_after_headers_is_502_and_the_next_request_succeeds() {
     let r = p.call(&v1("GET", "/", ALLOWED_IP)).await;
     assert_eq!(r["statusCode"], 502, "a partial body is never passed on");
     assert_eq!(r["body"], r#"{"message":"Bad Gateway"}"#);
-    assert_eq!(failure_reasons(&p), ["reset"]);
+    assert_eq!(p.failure_reasons(), ["reset"]);
     assert_eq!(status(&p, "GET", "/").await, 200);
 
     // The same cut made by a server that closes cleanly (FIN) mid-body.
@@ -181,7 +171,7 @@ async fn backend_reset_after_headers_is_502_and_the_next_request_succeeds() {
     .await;
     let p = proxy(&backend.url("http"));
     assert_eq!(status(&p, "GET", "/cut").await, 502);
-    assert_eq!(failure_reasons(&p), ["reset"]);
+    assert_eq!(p.failure_reasons(), ["reset"]);
     assert_eq!(status(&p, "GET", "/").await, 200);
 }
 
@@ -207,7 +197,7 @@ async fn stale_pooled_connection_is_retried_once_for_idempotent_methods_only() {
         200,
         "the GET on the stale pooled connection is retried"
     );
-    assert!(failure_reasons(&p).is_empty());
+    assert!(p.failure_reasons().is_empty());
 
     // POST is not idempotent: the same death is a 502, never a silent replay, and the next
     // POST goes out on a fresh connection.
@@ -225,6 +215,6 @@ async fn stale_pooled_connection_is_retried_once_for_idempotent_methods_only() {
     let p = proxy(&format!("http://{addr}"));
     assert_eq!(status(&p, "POST", "/1").await, 200);
     assert_eq!(status(&p, "POST", "/2").await, 502);
-    assert_eq!(failure_reasons(&p), ["reset"]);
+    assert_eq!(p.failure_reasons(), ["reset"]);
     assert_eq!(status(&p, "POST", "/3").await, 200);
 }

@@ -26,6 +26,7 @@ async fn private_ca_is_trusted_only_when_configured() {
         r["statusCode"], 502,
         "a certificate from an unknown CA is a TLS failure"
     );
+    assert_eq!(untrusted.failure_reasons(), ["tls"]);
 
     let ca = pki.ca_file.display().to_string();
     let trusted = proxy_with(&vars(&url, &[("PROXY_TLS_CA_FILE", &ca)]));
@@ -37,13 +38,29 @@ async fn private_ca_is_trusted_only_when_configured() {
 #[tokio::test]
 async fn hostname_is_verified() {
     let pki = Pki::new("name");
-    let backend = Backend::https(echo(), pki.server.clone()).await;
-    // The certificate names 127.0.0.1 and localhost, not 127.0.0.2.
-    let url = format!("https://127.0.0.2:{}", backend.addr.port());
+    let backend = Backend::https_on_all_addresses(echo(), pki.server.clone()).await;
+    let port = backend.addr.port();
     let ca = pki.ca_file.display().to_string();
-    let p = proxy_with(&vars(&url, &[("PROXY_TLS_CA_FILE", &ca)]));
+    // Reachable on both addresses; the certificate names 127.0.0.1 and localhost only.
+    let named = proxy_with(&vars(
+        &format!("https://127.0.0.1:{port}"),
+        &[("PROXY_TLS_CA_FILE", &ca)],
+    ));
+    assert_eq!(
+        named.call(&v1("GET", "/", ALLOWED_IP)).await["statusCode"],
+        200
+    );
+    let p = proxy_with(&vars(
+        &format!("https://127.0.0.2:{port}"),
+        &[("PROXY_TLS_CA_FILE", &ca)],
+    ));
     let r = p.call(&v1("GET", "/", ALLOWED_IP)).await;
     assert_eq!(r["statusCode"], 502);
+    assert_eq!(
+        p.failure_reasons(),
+        ["tls"],
+        "refused for the name, not unreachable"
+    );
 }
 
 #[tokio::test]
@@ -76,6 +93,7 @@ async fn mutual_tls() {
         without.call(&v1("GET", "/", ALLOWED_IP)).await["statusCode"],
         502
     );
+    assert_eq!(without.failure_reasons(), ["tls"]);
 
     let cert = pki.client_cert_file.display().to_string();
     let key = pki.client_key_file.display().to_string();

@@ -103,15 +103,31 @@ pub struct Backend {
 
 impl Backend {
     pub async fn http(script: Script) -> Backend {
-        Backend::start(script, None).await
+        Backend::start(script, None, "127.0.0.1:0").await
     }
 
     pub async fn https(script: Script, tls: Arc<rustls::ServerConfig>) -> Backend {
-        Backend::start(script, Some(tokio_rustls::TlsAcceptor::from(tls))).await
+        Backend::start(
+            script,
+            Some(tokio_rustls::TlsAcceptor::from(tls)),
+            "127.0.0.1:0",
+        )
+        .await
     }
 
-    async fn start(script: Script, tls: Option<tokio_rustls::TlsAcceptor>) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// HTTPS on every local address, so it answers on 127.0.0.2 too: a name its certificate
+    /// does not carry.
+    pub async fn https_on_all_addresses(script: Script, tls: Arc<rustls::ServerConfig>) -> Backend {
+        Backend::start(
+            script,
+            Some(tokio_rustls::TlsAcceptor::from(tls)),
+            "0.0.0.0:0",
+        )
+        .await
+    }
+
+    async fn start(script: Script, tls: Option<tokio_rustls::TlsAcceptor>, bind: &str) -> Backend {
+        let listener = TcpListener::bind(bind).await.unwrap();
         let mut backend = Backend {
             addr: listener.local_addr().unwrap(),
             requests: Arc::default(),
@@ -472,6 +488,16 @@ pub const ALLOWED_IP: &str = "198.51.100.7";
 pub const DENIED_IP: &str = "203.0.113.9";
 
 impl TestProxy {
+    /// The `Reason` of every `UpstreamFailure` recorded so far, in order.
+    pub fn failure_reasons(&self) -> Vec<String> {
+        let (_, documents) = split_output(&self.sink.contents());
+        documents
+            .iter()
+            .filter(|d| d["UpstreamFailure"].as_f64().unwrap_or(0.0) > 0.0)
+            .map(|d| d["Reason"].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
+
     /// Handles an event and parses the response.
     pub async fn call(&self, event: &Value) -> Value {
         self.call_with(event, invocation()).await
