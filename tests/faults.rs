@@ -106,7 +106,7 @@ async fn backend_that_never_answers_is_504_and_the_next_request_succeeds() {
     let p = proxy_with(&[
         ("PROXY_TARGET_URL", &backend.url("http")),
         ("PROXY_ALLOWED_IPS", ALLOWED_IP),
-        ("PROXY_TIMEOUT_MS", "200"),
+        ("PROXY_TIMEOUT_MS", "1000"),
     ]);
     let r = p.call(&v1("GET", "/hang", ALLOWED_IP)).await;
     assert_eq!(r["statusCode"], 504);

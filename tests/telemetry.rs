@@ -58,7 +58,7 @@ async fn scripted_mix_gives_exact_lines_and_metrics() {
     let p = proxy_with(&[
         ("PROXY_TARGET_URL", &backend.url("http")),
         ("PROXY_ALLOWED_IPS", "198.51.100.0/24"),
-        ("PROXY_TIMEOUT_MS", "300"),
+        ("PROXY_TIMEOUT_MS", "1000"),
         ("PROXY_SERVICE_NAME", "orders-proxy"),
         ("PROXY_METRICS_NAMESPACE", "Test/Proxy"),
     ]);

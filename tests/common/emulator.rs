@@ -74,7 +74,6 @@ fn free_port() -> u16 {
 pub struct Emulator {
     pub port: u16,
     _process: Running,
-    _lines: mpsc::Receiver<String>,
 }
 
 impl Emulator {
@@ -105,10 +104,10 @@ impl Emulator {
         let process = Running(process);
         let rx = lines(output, |_| {});
         wait_for(&rx, "starting Runtime server");
+        // Dropping the receiver leaves the reader thread draining the pipe, keeping nothing.
         Some(Emulator {
             port,
             _process: process,
-            _lines: rx,
         })
     }
 
