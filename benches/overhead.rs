@@ -216,11 +216,6 @@ fn clear(sink: &Sink) {
 }
 
 fn bench(c: &mut Criterion) {
-    // reqwest is built with `rustls-no-provider`, and `Proxy::new` for an http:// target
-    // builds its client without a TLS config, which panics unless a process-wide provider is
-    // installed. Installing ring's (the one the proxy uses for https) keeps the bench running
-    // either way; it changes nothing on the plain-http path measured here.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let addr = start_backend();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -231,7 +226,10 @@ fn bench(c: &mut Criterion) {
     let logs = Sink::memory();
     let proxy_on = proxy(addr, emf_on.clone());
     let proxy_off = proxy(addr, emf_off.clone());
+    // reqwest is built with `rustls-no-provider`: the direct client gets the same TLS config
+    // the proxy gives a plain-http target.
     let direct = reqwest::Client::builder()
+        .tls_backend_preconfigured(vpc_proxy::tls::plain_http_config().expect("TLS config"))
         .no_proxy()
         .http1_only()
         .tcp_nodelay(true)

@@ -23,9 +23,6 @@ struct Harness {
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        // Proxy::new with an http:// target needs a process-wide rustls provider (see
-        // docs/PERFORMANCE.md); harmless once src installs or avoids it itself.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let logs = Arc::new(Mutex::new(Vec::new()));
         let emf = Arc::new(Mutex::new(Vec::new()));
         let filter = logging::filter(|name| (name == "RUST_LOG").then(|| "debug".to_owned()));
