@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use tokio::net::TcpStream;
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok";
 
@@ -14,10 +15,40 @@ async fn status(p: &TestProxy, method: &str, path: &str) -> Value {
 }
 
 /// Answers every request on the connection with `OK`, keeping it alive.
-async fn serve_ok(mut stream: tokio::net::TcpStream) {
+async fn serve_ok(mut stream: TcpStream) {
     while !read_head(&mut stream).await.is_empty() {
         write_all(&mut stream, OK).await;
     }
+}
+
+/// A raw backend whose first `faulty` connections get `fault` and every later one `serve_ok`;
+/// its base URL.
+async fn faulty_then_ok<F, Fut>(faulty: usize, fault: F) -> String
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let fault = std::sync::Arc::new(fault);
+    let addr = raw_backend(move |stream, index| {
+        let fault = fault.clone();
+        async move {
+            if index < faulty {
+                fault(stream).await;
+            } else {
+                serve_ok(stream).await;
+            }
+        }
+    })
+    .await;
+    format!("http://{addr}")
+}
+
+/// Answers one request with keep-alive, then resets the connection when the next arrives.
+async fn answer_once_then_reset(mut stream: TcpStream) {
+    let _ = read_head(&mut stream).await;
+    write_all(&mut stream, OK).await;
+    let _ = read_head(&mut stream).await;
+    reset(stream);
 }
 
 #[tokio::test]
@@ -119,17 +150,13 @@ async fn backend_that_never_answers_is_504_and_the_next_request_succeeds() {
 
 #[tokio::test]
 async fn backend_reset_before_answering_is_502_and_the_next_request_succeeds() {
-    let addr = raw_backend(|mut stream, index| async move {
-        if index <= 1 {
-            // The request and the one retry a GET is allowed are both reset.
-            let _ = read_head(&mut stream).await;
-            reset(stream);
-        } else {
-            serve_ok(stream).await;
-        }
+    // The request and the one retry a GET is allowed are both reset.
+    let url = faulty_then_ok(2, |mut stream| async move {
+        let _ = read_head(&mut stream).await;
+        reset(stream);
     })
     .await;
-    let p = proxy(&format!("http://{addr}"));
+    let p = proxy(&url);
     assert_eq!(status(&p, "GET", "/").await, 502);
     assert_eq!(p.failure_reasons(), ["reset"]);
     let r = p.call(&v1("GET", "/", ALLOWED_IP)).await;
@@ -139,21 +166,17 @@ async fn backend_reset_before_answering_is_502_and_the_next_request_succeeds() {
 
 #[tokio::test]
 async fn backend_reset_after_headers_is_502_and_the_next_request_succeeds() {
-    let addr = raw_backend(|mut stream, index| async move {
-        if index == 0 {
-            let _ = read_head(&mut stream).await;
-            write_all(
-                &mut stream,
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 1000\r\n\r\npartial",
-            )
-            .await;
-            reset(stream);
-        } else {
-            serve_ok(stream).await;
-        }
+    let url = faulty_then_ok(1, |mut stream| async move {
+        let _ = read_head(&mut stream).await;
+        write_all(
+            &mut stream,
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 1000\r\n\r\npartial",
+        )
+        .await;
+        reset(stream);
     })
     .await;
-    let p = proxy(&format!("http://{addr}"));
+    let p = proxy(&url);
     let r = p.call(&v1("GET", "/", ALLOWED_IP)).await;
     assert_eq!(r["statusCode"], 502, "a partial body is never passed on");
     assert_eq!(r["body"], r#"{"message":"Bad Gateway"}"#);
@@ -179,18 +202,7 @@ async fn backend_reset_after_headers_is_502_and_the_next_request_succeeds() {
 async fn stale_pooled_connection_is_retried_once_for_idempotent_methods_only() {
     // Connection 0 answers one request with keep-alive, then dies when the next one arrives;
     // every later connection answers normally.
-    let addr = raw_backend(|mut stream, index| async move {
-        if index == 0 {
-            let _ = read_head(&mut stream).await;
-            write_all(&mut stream, OK).await;
-            let _ = read_head(&mut stream).await;
-            reset(stream);
-        } else {
-            serve_ok(stream).await;
-        }
-    })
-    .await;
-    let p = proxy(&format!("http://{addr}"));
+    let p = proxy(&faulty_then_ok(1, answer_once_then_reset).await);
     assert_eq!(status(&p, "GET", "/1").await, 200);
     assert_eq!(
         status(&p, "GET", "/2").await,
@@ -201,18 +213,7 @@ async fn stale_pooled_connection_is_retried_once_for_idempotent_methods_only() {
 
     // POST is not idempotent: the same death is a 502, never a silent replay, and the next
     // POST goes out on a fresh connection.
-    let addr = raw_backend(|mut stream, index| async move {
-        if index == 0 {
-            let _ = read_head(&mut stream).await;
-            write_all(&mut stream, OK).await;
-            let _ = read_head(&mut stream).await;
-            reset(stream);
-        } else {
-            serve_ok(stream).await;
-        }
-    })
-    .await;
-    let p = proxy(&format!("http://{addr}"));
+    let p = proxy(&faulty_then_ok(1, answer_once_then_reset).await);
     assert_eq!(status(&p, "POST", "/1").await, 200);
     assert_eq!(status(&p, "POST", "/2").await, 502);
     assert_eq!(p.failure_reasons(), ["reset"]);
