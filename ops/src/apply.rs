@@ -65,21 +65,16 @@ macro_rules! alarm_json {
         insert(&mut m, "AlarmName", a.alarm_name());
         insert(&mut m, "AlarmDescription", a.alarm_description());
         insert(&mut m, "ActionsEnabled", a.actions_enabled());
-        insert(
-            &mut m,
-            "OKActions",
-            (!a.ok_actions().is_empty()).then(|| a.ok_actions().to_vec()),
-        );
+        insert(&mut m, "OKActions", array(a.ok_actions(), |s| json!(s)));
         insert(
             &mut m,
             "AlarmActions",
-            (!a.alarm_actions().is_empty()).then(|| a.alarm_actions().to_vec()),
+            array(a.alarm_actions(), |s| json!(s)),
         );
         insert(
             &mut m,
             "InsufficientDataActions",
-            (!a.insufficient_data_actions().is_empty())
-                .then(|| a.insufficient_data_actions().to_vec()),
+            array(a.insufficient_data_actions(), |s| json!(s)),
         );
         insert(&mut m, "MetricName", a.metric_name());
         insert(&mut m, "Namespace", a.namespace());
@@ -268,10 +263,7 @@ pub async fn apply(client: &Client, kit: &Rendered, dry_run: bool) -> Result<Vec
 }
 
 fn str_field(v: &Value, key: &str) -> Result<String, Error> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| Error(format!("{key} missing")))
+    text(v, key).ok_or_else(|| Error(format!("{key} missing")))
 }
 
 /// The rule definition as the string PutInsightRule wants (compact JSON).
@@ -353,62 +345,57 @@ fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
+/// Each element of the array at `key`, mapped by `item` (`None` when there is no array).
+fn list<T>(v: &Value, key: &str, item: impl Fn(&Value) -> T) -> Option<Vec<T>> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(item).collect())
+}
+
 fn dimensions(v: &Value) -> Option<Vec<Dimension>> {
-    v.get("Dimensions").and_then(Value::as_array).map(|a| {
-        a.iter()
-            .map(|d| {
-                Dimension::builder()
-                    .set_name(text(d, "Name"))
-                    .set_value(text(d, "Value"))
-                    .build()
-            })
-            .collect()
+    list(v, "Dimensions", |d| {
+        Dimension::builder()
+            .set_name(text(d, "Name"))
+            .set_value(text(d, "Value"))
+            .build()
     })
 }
 
 fn tags(v: &Value) -> Option<Vec<Tag>> {
-    v.get("Tags").and_then(Value::as_array).map(|a| {
-        a.iter()
-            .map(|t| {
-                Tag::builder()
-                    .set_key(text(t, "Key"))
-                    .set_value(text(t, "Value"))
-                    .build()
-            })
-            .collect()
+    list(v, "Tags", |t| {
+        Tag::builder()
+            .set_key(text(t, "Key"))
+            .set_value(text(t, "Value"))
+            .build()
     })
 }
 
 fn queries(v: &Value) -> Option<Vec<MetricDataQuery>> {
-    v.get("Metrics").and_then(Value::as_array).map(|a| {
-        a.iter()
-            .map(|q| {
-                let stat = q.get("MetricStat").map(|s| {
-                    let m = s.get("Metric").cloned().unwrap_or(Value::Null);
-                    MetricStat::builder()
-                        .metric(
-                            Metric::builder()
-                                .set_namespace(text(&m, "Namespace"))
-                                .set_metric_name(text(&m, "MetricName"))
-                                .set_dimensions(dimensions(&m))
-                                .build(),
-                        )
-                        .set_period(int(s, "Period"))
-                        .set_stat(text(s, "Stat"))
-                        .set_unit(text(s, "Unit").map(|u| StandardUnit::from(u.as_str())))
-                        .build()
-                });
-                MetricDataQuery::builder()
-                    .set_id(text(q, "Id"))
-                    .set_metric_stat(stat)
-                    .set_expression(text(q, "Expression"))
-                    .set_label(text(q, "Label"))
-                    .set_return_data(q.get("ReturnData").and_then(Value::as_bool))
-                    .set_period(int(q, "Period"))
-                    .set_account_id(text(q, "AccountId"))
-                    .build()
-            })
-            .collect()
+    list(v, "Metrics", |q| {
+        let stat = q.get("MetricStat").map(|s| {
+            let m = s.get("Metric").unwrap_or(&Value::Null);
+            MetricStat::builder()
+                .metric(
+                    Metric::builder()
+                        .set_namespace(text(m, "Namespace"))
+                        .set_metric_name(text(m, "MetricName"))
+                        .set_dimensions(dimensions(m))
+                        .build(),
+                )
+                .set_period(int(s, "Period"))
+                .set_stat(text(s, "Stat"))
+                .set_unit(text(s, "Unit").map(|u| StandardUnit::from(u.as_str())))
+                .build()
+        });
+        MetricDataQuery::builder()
+            .set_id(text(q, "Id"))
+            .set_metric_stat(stat)
+            .set_expression(text(q, "Expression"))
+            .set_label(text(q, "Label"))
+            .set_return_data(q.get("ReturnData").and_then(Value::as_bool))
+            .set_period(int(q, "Period"))
+            .set_account_id(text(q, "AccountId"))
+            .build()
     })
 }
 
@@ -425,42 +412,40 @@ fn insert<T: Into<Value>>(m: &mut Map<String, Value>, key: &str, value: Option<T
     }
 }
 
+/// A list as a JSON array, or nothing when it is empty (the SDK reads an unset list as
+/// empty, so the two must compare equal).
+fn array<T>(items: &[T], item: impl Fn(&T) -> Value) -> Option<Value> {
+    (!items.is_empty()).then(|| items.iter().map(item).collect())
+}
+
 fn dimensions_json(d: &[Dimension]) -> Option<Value> {
-    (!d.is_empty()).then(|| {
-        d.iter()
-            .map(|d| json!({"Name": d.name(), "Value": d.value()}))
-            .collect()
-    })
+    array(d, |d| json!({"Name": d.name(), "Value": d.value()}))
 }
 
 fn queries_json(q: &[MetricDataQuery]) -> Option<Value> {
-    (!q.is_empty()).then(|| {
-        q.iter()
-            .map(|q| {
-                let mut m = Map::new();
-                insert(&mut m, "Id", q.id());
-                if let Some(s) = q.metric_stat() {
-                    let mut metric = Map::new();
-                    if let Some(x) = s.metric() {
-                        insert(&mut metric, "Namespace", x.namespace());
-                        insert(&mut metric, "MetricName", x.metric_name());
-                        insert(&mut metric, "Dimensions", dimensions_json(x.dimensions()));
-                    }
-                    let mut stat = Map::new();
-                    stat.insert("Metric".into(), Value::Object(metric));
-                    insert(&mut stat, "Period", s.period());
-                    insert(&mut stat, "Stat", s.stat());
-                    insert(&mut stat, "Unit", s.unit().map(|u| u.as_str()));
-                    m.insert("MetricStat".into(), Value::Object(stat));
-                }
-                insert(&mut m, "Expression", q.expression());
-                insert(&mut m, "Label", q.label());
-                insert(&mut m, "ReturnData", q.return_data());
-                insert(&mut m, "Period", q.period());
-                insert(&mut m, "AccountId", q.account_id());
-                Value::Object(m)
-            })
-            .collect()
+    array(q, |q| {
+        let mut m = Map::new();
+        insert(&mut m, "Id", q.id());
+        if let Some(s) = q.metric_stat() {
+            let mut metric = Map::new();
+            if let Some(x) = s.metric() {
+                insert(&mut metric, "Namespace", x.namespace());
+                insert(&mut metric, "MetricName", x.metric_name());
+                insert(&mut metric, "Dimensions", dimensions_json(x.dimensions()));
+            }
+            let mut stat = Map::new();
+            stat.insert("Metric".into(), Value::Object(metric));
+            insert(&mut stat, "Period", s.period());
+            insert(&mut stat, "Stat", s.stat());
+            insert(&mut stat, "Unit", s.unit().map(|u| u.as_str()));
+            m.insert("MetricStat".into(), Value::Object(stat));
+        }
+        insert(&mut m, "Expression", q.expression());
+        insert(&mut m, "Label", q.label());
+        insert(&mut m, "ReturnData", q.return_data());
+        insert(&mut m, "Period", q.period());
+        insert(&mut m, "AccountId", q.account_id());
+        Value::Object(m)
     })
 }
 

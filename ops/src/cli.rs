@@ -122,6 +122,11 @@ fn write(out: &mut impl Write, text: &str) -> Result<(), Error> {
         .map_err(|e| Error(format!("cannot write output: {e}")))
 }
 
+/// Pretty JSON, one trailing newline.
+fn pretty(value: &serde_json::Value) -> Result<String, Error> {
+    Ok(serde_json::to_string_pretty(value).map_err(|e| Error(e.to_string()))? + "\n")
+}
+
 /// Renders and validates; problems are an error (nothing half-valid leaves the tool).
 fn rendered(
     kit: &Kit,
@@ -185,7 +190,7 @@ pub fn run_offline(
             }
             match &args.file {
                 Some(file) => {
-                    let all = rendered
+                    let (_, text) = rendered
                         .dashboards
                         .iter()
                         .map(|d| (&d.path, &d.text))
@@ -195,18 +200,12 @@ pub fn run_offline(
                                 .iter()
                                 .chain(&rendered.rules)
                                 .map(|i| (&i.path, &i.text)),
-                        );
-                    let (_, text) = all
-                        .into_iter()
+                        )
                         .find(|(p, _)| *p == file)
                         .ok_or_else(|| Error(format!("{file} is not a kit file")))?;
                     write(out, text)?;
                 }
-                None => {
-                    let text = serde_json::to_string_pretty(&rendered.to_json())
-                        .map_err(|e| Error(e.to_string()))?;
-                    write(out, &format!("{text}\n"))?;
-                }
+                None => write(out, &pretty(&rendered.to_json())?)?,
             }
             Ok(0)
         }
@@ -248,8 +247,7 @@ pub fn run_offline(
         "cloudformation" => {
             let kit = load(args)?;
             let template = cloudformation::template(&kit)?;
-            let text =
-                serde_json::to_string_pretty(&template).map_err(|e| Error(e.to_string()))? + "\n";
+            let text = pretty(&template)?;
             match &args.output {
                 Some(path) => std::fs::write(path, text)
                     .map_err(|e| Error(format!("cannot write {}: {e}", path.display())))?,
@@ -261,8 +259,9 @@ pub fn run_offline(
     }
 }
 
-/// The AWS config the usual way (environment, profile, SSO, IMDS...), with the region,
-/// profile and endpoint the flags give. HTTPS goes through rustls with ring.
+/// The AWS config the usual way (environment, profile, SSO, IMDS...), with the region of
+/// `values` (flags over environment, see [`values`]) and the profile and endpoint the flags
+/// give. HTTPS goes through rustls with ring.
 pub async fn aws_config(args: &Args, values: &Values) -> aws_config::SdkConfig {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     let http = aws_smithy_http_client::Builder::new()
@@ -272,15 +271,8 @@ pub async fn aws_config(args: &Args, values: &Values) -> aws_config::SdkConfig {
     if let Some(profile) = &args.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(region) = args
-        .values
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "Region")
-        .map(|(_, v)| v.clone())
-        .or_else(|| values.get("Region").map(str::to_owned))
-    {
-        loader = loader.region(aws_config::Region::new(region));
+    if let Some(region) = values.get("Region") {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
     }
     if let Some(url) = &args.endpoint_url {
         loader = loader.endpoint_url(url);

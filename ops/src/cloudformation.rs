@@ -11,9 +11,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::Error;
 use crate::kit::{Kind, Kit};
 use crate::render::{self, PARAMS};
+use crate::{Error, apply};
 
 /// Placeholders CloudFormation already knows: they become these references, not parameters.
 const MAPPED: &[(&str, &str)] = &[
@@ -99,10 +99,8 @@ pub fn template(kit: &Kit) -> Result<Value, Error> {
     let mut rule_ids = Vec::new();
     for source in kit.of(Kind::InsightRule) {
         let input = parse(&source.path, &source.text)?;
-        let definition = input
-            .get("RuleDefinition")
-            .filter(|d| d.is_object())
-            .ok_or_else(|| Error(format!("{}: RuleDefinition missing", source.path)))?;
+        let definition =
+            apply::rule_definition(&input).map_err(|e| Error(format!("{}: {e}", source.path)))?;
         let id = format!("Rule{}", pascal(source.stem()));
         resources.insert(
             id.clone(),
@@ -111,7 +109,7 @@ pub fn template(kit: &Kit) -> Result<Value, Error> {
                 "Properties": {
                     "RuleName": sub_all(input.get("RuleName").unwrap_or(&Value::Null)),
                     "RuleState": sub_all(input.get("RuleState").unwrap_or(&json!("ENABLED"))),
-                    "RuleBody": sub(&definition.to_string()),
+                    "RuleBody": sub(&definition),
                 }
             }),
         );
@@ -130,11 +128,7 @@ pub fn template(kit: &Kit) -> Result<Value, Error> {
     for source in kit.of(Kind::Dashboard) {
         let body = parse(&source.path, &source.text)?;
         // Named after the service, as `render` does by default (`DashboardName` = `Service`).
-        let name = if source.stem() == "vpc-proxy" {
-            "${Service}".to_owned()
-        } else {
-            format!("${{Service}}-{}", source.stem())
-        };
+        let name = render::dashboard_name(source.stem(), "${Service}");
         resources.insert(
             format!("Dashboard{}", pascal(source.stem())),
             json!({

@@ -57,12 +57,10 @@ impl Kit {
         let mut sources = Vec::new();
         for (kind, dir) in LAYOUT {
             let full = root.join(dir);
-            let entries = std::fs::read_dir(&full)
-                .map_err(|e| Error(format!("cannot read {}: {e}", full.display())))?;
+            let entries = std::fs::read_dir(&full).map_err(|e| cannot_read(&full, e))?;
             let mut names = Vec::new();
             for entry in entries {
-                let entry =
-                    entry.map_err(|e| Error(format!("cannot read {}: {e}", full.display())))?;
+                let entry = entry.map_err(|e| cannot_read(&full, e))?;
                 let path = entry.path();
                 if path.is_file() && path.extension().is_some_and(|x| x == "json") {
                     names.push(path);
@@ -70,8 +68,7 @@ impl Kit {
             }
             names.sort();
             for path in names {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| Error(format!("cannot read {}: {e}", path.display())))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| cannot_read(&path, e))?;
                 let file = path
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -96,6 +93,10 @@ impl Kit {
     pub fn of(&self, kind: Kind) -> impl Iterator<Item = &Source> {
         self.sources.iter().filter(move |s| s.kind == kind)
     }
+}
+
+fn cannot_read(path: &Path, e: std::io::Error) -> Error {
+    Error(format!("cannot read {}: {e}", path.display()))
 }
 
 /// The kit root when none is given: the current directory if it holds `dashboards/`,

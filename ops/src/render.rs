@@ -363,25 +363,26 @@ impl Rendered {
 
     /// Names of the alarms, in file order.
     pub fn alarm_names(&self) -> Vec<String> {
-        self.alarms
-            .iter()
-            .filter_map(|a| a.input.get("AlarmName")?.as_str().map(str::to_owned))
-            .collect()
+        names(&self.alarms, "AlarmName")
     }
 
     /// Names of the Contributor Insights rules, in file order.
     pub fn rule_names(&self) -> Vec<String> {
-        self.rules
-            .iter()
-            .filter_map(|r| r.input.get("RuleName")?.as_str().map(str::to_owned))
-            .collect()
+        names(&self.rules, "RuleName")
     }
 }
 
-/// The dashboard name for `dashboards/<stem>.json`: `DashboardName` for the main
-/// dashboard, `DashboardName-<stem>` for any other.
-pub fn dashboard_name(stem: &str, values: &Values) -> String {
-    let base = values.get("DashboardName").unwrap_or("vpc-proxy");
+/// The string `key` of each item that has one, in order.
+fn names(items: &[Item], key: &str) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|i| i.input.get(key)?.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The dashboard name for `dashboards/<stem>.json`: `base` (the `DashboardName` value) for
+/// the main dashboard, `<base>-<stem>` for any other.
+pub fn dashboard_name(stem: &str, base: &str) -> String {
     if stem == "vpc-proxy" {
         base.to_owned()
     } else {
@@ -400,23 +401,23 @@ pub fn kit(kit: &Kit, values: &Values) -> Result<Rendered, Error> {
                 source.path
             ))
         })?;
+        let item = Item {
+            path: source.path.clone(),
+            text,
+            input: value,
+        };
         match source.kind {
             Kind::Dashboard => out.dashboards.push(Dashboard {
-                path: source.path.clone(),
-                name: dashboard_name(source.stem(), values),
-                text,
-                body: value,
+                name: dashboard_name(
+                    source.stem(),
+                    values.get("DashboardName").unwrap_or("vpc-proxy"),
+                ),
+                path: item.path,
+                text: item.text,
+                body: item.input,
             }),
-            Kind::Alarm => out.alarms.push(Item {
-                path: source.path.clone(),
-                text,
-                input: value,
-            }),
-            Kind::InsightRule => out.rules.push(Item {
-                path: source.path.clone(),
-                text,
-                input: value,
-            }),
+            Kind::Alarm => out.alarms.push(item),
+            Kind::InsightRule => out.rules.push(item),
         }
     }
     Ok(out)

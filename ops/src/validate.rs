@@ -125,7 +125,15 @@ struct Report<'a> {
     problems: Vec<Problem>,
 }
 
-impl Report<'_> {
+impl<'a> Report<'a> {
+    /// A report on one file, starting with its unfilled placeholders.
+    fn of(file: &'a str, value: &Value) -> Report<'a> {
+        Report {
+            file,
+            problems: unfilled(file, value),
+        }
+    }
+
     fn add(&mut self, at: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem {
             file: self.file.to_owned(),
@@ -189,15 +197,33 @@ fn walk_strings(value: &Value, at: &str, f: &mut impl FnMut(&str, &str)) {
     }
 }
 
+/// The widgets of a dashboard body (none when it has no `widgets` array).
+fn widgets(body: &Value) -> &[Value] {
+    body.get("widgets")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The alarm name in an alarm ARN (`arn:...:alarm:NAME`).
+fn alarm_name(arn: &str) -> Option<&str> {
+    arn.split(":alarm:").nth(1)
+}
+
+/// The values a proxy dimension can take, when the catalog lists them.
+fn dimension_values(dim: &str) -> Option<Vec<&'static str>> {
+    match dim {
+        catalog::STATUS_CLASS => Some(catalog::STATUS_CLASSES.to_vec()),
+        catalog::REASON => Some(catalog::failure_reasons().collect()),
+        _ => None,
+    }
+}
+
 const WIDGET_TYPES: &[&str] = &["metric", "text", "log", "alarm", "explorer", "custom"];
 const GRID_COLUMNS: i64 = 24;
 
 /// One dashboard body.
 pub fn dashboard(file: &str, body: &Value, ctx: &Context) -> Vec<Problem> {
-    let mut report = Report {
-        file,
-        problems: unfilled(file, body),
-    };
+    let mut report = Report::of(file, body);
     let Some(widgets) = body.get("widgets").and_then(Value::as_array) else {
         report.add("widgets", "a dashboard body needs a `widgets` array");
         return report.problems;
@@ -245,7 +271,7 @@ pub fn dashboard(file: &str, body: &Value, ctx: &Context) -> Vec<Problem> {
                 "every widget needs integer x, y, width and height (the grid is checked)",
             ),
         }
-        let props = w.get("properties").cloned().unwrap_or(Value::Null);
+        let props = w.get("properties").unwrap_or(&Value::Null);
         let pat = format!("{at}.properties");
         match kind {
             "metric" => {
@@ -264,21 +290,20 @@ pub fn dashboard(file: &str, body: &Value, ctx: &Context) -> Vec<Problem> {
                         );
                     }
                 } else {
-                    check_metric_rows(&mut report, &pat, &props, ctx);
+                    check_metric_rows(&mut report, &pat, props, ctx);
                 }
             }
             "alarm" => {
                 let arns = props
                     .get("alarms")
                     .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
+                    .map_or(&[][..], Vec::as_slice);
                 if arns.is_empty() {
                     report.add(&pat, "alarm widgets need a non-empty `alarms` list");
                 }
                 for (j, arn) in arns.iter().enumerate() {
                     let arn = arn.as_str().unwrap_or_default();
-                    let name = arn.split(":alarm:").nth(1).unwrap_or_default();
+                    let name = alarm_name(arn).unwrap_or_default();
                     if !arn.starts_with("arn:") || !ctx.alarm_names.iter().any(|a| a == name) {
                         report.add(
                             format!("{pat}.alarms[{j}]"),
@@ -311,12 +336,7 @@ pub fn dashboard(file: &str, body: &Value, ctx: &Context) -> Vec<Problem> {
 /// The metric references of a dashboard's metric widgets (rows with `"."` expanded).
 pub fn dashboard_metrics(body: &Value) -> Vec<MetricRef> {
     let mut out = Vec::new();
-    let widgets = body
-        .get("widgets")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for (i, w) in widgets.iter().enumerate() {
+    for (i, w) in widgets(body).iter().enumerate() {
         let Some(rows) = w.pointer("/properties/metrics").and_then(Value::as_array) else {
             continue;
         };
@@ -491,12 +511,7 @@ fn check_proxy_dimensions(report: &mut Report<'_>, m: &MetricRef, def: &MetricDe
             );
             continue;
         }
-        let allowed: Option<Vec<&str>> = match k.as_str() {
-            catalog::STATUS_CLASS => Some(catalog::STATUS_CLASSES.to_vec()),
-            catalog::REASON => Some(catalog::failure_reasons().collect()),
-            _ => None,
-        };
-        if let Some(allowed) = allowed
+        if let Some(allowed) = dimension_values(k)
             && !allowed.contains(&v.as_str())
         {
             report.add(
@@ -640,7 +655,7 @@ pub fn alarm_metrics(input: &Value) -> Vec<MetricRef> {
         let Some(stat) = q.get("MetricStat") else {
             continue;
         };
-        let metric = stat.get("Metric").cloned().unwrap_or(Value::Null);
+        let metric = stat.get("Metric").unwrap_or(&Value::Null);
         out.push(MetricRef {
             at: format!("Metrics[{i}].MetricStat"),
             namespace: metric
@@ -682,10 +697,7 @@ fn period_ok(p: i64) -> bool {
 
 /// One PutMetricAlarm input.
 pub fn alarm(file: &str, input: &Value, ctx: &Context) -> Vec<Problem> {
-    let mut r = Report {
-        file,
-        problems: unfilled(file, input),
-    };
+    let mut r = Report::of(file, input);
     let Some(obj) = input.as_object() else {
         r.add(
             "",
@@ -856,14 +868,13 @@ fn check_queries(
         if !ids.insert(id.to_owned()) {
             r.add(format!("{at}.Id"), format!("duplicate id {id:?}"));
         }
-        if q.get("ReturnData").and_then(Value::as_bool).is_none() {
-            r.add(
+        match q.get("ReturnData").and_then(Value::as_bool) {
+            None => r.add(
                 format!("{at}.ReturnData"),
                 "set it explicitly (true on the alarm's series, false elsewhere)",
-            );
-        }
-        if q.get("ReturnData").and_then(Value::as_bool) == Some(true) {
-            returned.push(id.to_owned());
+            ),
+            Some(true) => returned.push(id.to_owned()),
+            Some(false) => {}
         }
         match (
             q.get("MetricStat"),
@@ -951,10 +962,7 @@ fn check_queries(
 
 /// One PutInsightRule input (RuleDefinition as an object).
 pub fn insight_rule(file: &str, input: &Value) -> Vec<Problem> {
-    let mut r = Report {
-        file,
-        problems: unfilled(file, input),
-    };
+    let mut r = Report::of(file, input);
     if input
         .get("RuleName")
         .and_then(Value::as_str)
@@ -997,8 +1005,7 @@ pub fn insight_rule(file: &str, input: &Value) -> Vec<Problem> {
     let keys = def
         .pointer("/Contribution/Keys")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+        .map_or(&[][..], Vec::as_slice);
     if keys.is_empty() || keys.len() > 4 {
         r.add("RuleDefinition.Contribution.Keys", "1 to 4 keys");
     }
@@ -1043,28 +1050,18 @@ pub fn insight_rule(file: &str, input: &Value) -> Vec<Problem> {
 /// names are unique, rule names are unique.
 pub fn cross_references(kit: &Rendered, ctx: &Context) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let shown: BTreeSet<String> = kit
+    let shown: BTreeSet<&str> = kit
         .dashboards
         .iter()
-        .flat_map(|d| {
-            d.body
-                .get("widgets")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        })
+        .flat_map(|d| widgets(&d.body))
         .filter(|w| w.get("type").and_then(Value::as_str) == Some("alarm"))
         .flat_map(|w| {
             w.pointer("/properties/alarms")
                 .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
+                .into_iter()
+                .flatten()
         })
-        .filter_map(|a| {
-            a.as_str()
-                .and_then(|a| a.split(":alarm:").nth(1))
-                .map(str::to_owned)
-        })
+        .filter_map(|a| a.as_str().and_then(alarm_name))
         .collect();
     for a in &kit.alarms {
         let name = a
@@ -1107,6 +1104,17 @@ pub fn coverage(kit: &Rendered, ctx: &Context) -> Vec<Problem> {
         .flat_map(|d| dashboard_metrics(&d.body))
         .filter(|m| m.namespace == ctx.namespace)
         .collect();
+    // The per-IP view is the same for every metric: a rule widget and a rule keyed on the IP.
+    let rule_widget = kit
+        .dashboards
+        .iter()
+        .any(|d| d.body.to_string().contains("\"insightRule\""));
+    let rule_on_ip = kit.rules.iter().any(|r| {
+        r.input
+            .pointer("/RuleDefinition/Contribution/Keys")
+            .and_then(Value::as_array)
+            .is_some_and(|k| k.iter().any(|k| k == "$.source_ip"))
+    });
     let mut missing = |message: String| {
         problems.push(Problem {
             file: "dashboards".into(),
@@ -1124,16 +1132,6 @@ pub fn coverage(kit: &Rendered, ctx: &Context) -> Vec<Problem> {
         }
         for dim in def.extra_dimensions {
             if *dim == catalog::SOURCE_IP {
-                let rule_widget = kit
-                    .dashboards
-                    .iter()
-                    .any(|d| d.body.to_string().contains("\"insightRule\""));
-                let rule_on_ip = kit.rules.iter().any(|r| {
-                    r.input
-                        .pointer("/RuleDefinition/Contribution/Keys")
-                        .and_then(Value::as_array)
-                        .is_some_and(|k| k.iter().any(|k| k == "$.source_ip"))
-                });
                 if !(rule_widget && rule_on_ip) {
                     missing(format!(
                         "{} by {dim} must be shown through a Contributor Insights rule keyed on $.source_ip and its dashboard widget",
@@ -1142,11 +1140,6 @@ pub fn coverage(kit: &Rendered, ctx: &Context) -> Vec<Problem> {
                 }
                 continue;
             }
-            let values: Vec<&str> = match *dim {
-                catalog::STATUS_CLASS => catalog::STATUS_CLASSES.to_vec(),
-                catalog::REASON => catalog::failure_reasons().collect(),
-                _ => Vec::new(),
-            };
             let with_dim: Vec<&str> = of_metric
                 .iter()
                 .flat_map(|m| m.dimensions.iter())
@@ -1159,7 +1152,7 @@ pub fn coverage(kit: &Rendered, ctx: &Context) -> Vec<Problem> {
                     def.name
                 ));
             }
-            for v in values {
+            for v in dimension_values(dim).unwrap_or_default() {
                 if !with_dim.contains(&v) {
                     missing(format!(
                         "the proxy emits {} with {dim}={v} but no dashboard shows it",

@@ -62,6 +62,13 @@ fn described(i: &PutMetricAlarmInput) -> MetricAlarm {
         .build()
 }
 
+/// An empty fake CloudWatch and a client that talks to it.
+fn fake() -> (Arc<Mutex<Fake>>, Client) {
+    let state = Arc::new(Mutex::new(Fake::default()));
+    let client = client(&state);
+    (state, client)
+}
+
 fn client(state: &Arc<Mutex<Fake>>) -> Client {
     let s = state.clone();
     let describe_rules = mock!(Client::describe_insight_rules).then_compute_output(move |_| {
@@ -177,8 +184,7 @@ fn as_sent(file: &Value) -> Value {
 #[test]
 fn first_apply_creates_everything_with_exact_requests() {
     let (_, _, rendered) = common::rendered();
-    let state = Arc::new(Mutex::new(Fake::default()));
-    let client = client(&state);
+    let (state, client) = fake();
     let actions = runtime()
         .block_on(apply::apply(&client, &rendered, false))
         .unwrap();
@@ -240,8 +246,7 @@ fn first_apply_creates_everything_with_exact_requests() {
 #[test]
 fn second_apply_sends_no_put() {
     let (_, _, rendered) = common::rendered();
-    let state = Arc::new(Mutex::new(Fake::default()));
-    let client = client(&state);
+    let (state, client) = fake();
     let rt = runtime();
     rt.block_on(apply::apply(&client, &rendered, false))
         .unwrap();
@@ -262,19 +267,13 @@ fn second_apply_sends_no_put() {
 #[test]
 fn a_changed_alarm_is_the_only_thing_put_again() {
     let (_, _, mut rendered) = common::rendered();
-    let state = Arc::new(Mutex::new(Fake::default()));
-    let client = client(&state);
+    let (state, client) = fake();
     let rt = runtime();
     rt.block_on(apply::apply(&client, &rendered, false))
         .unwrap();
     state.lock().unwrap().calls.clear();
 
-    let alarm = rendered
-        .alarms
-        .iter_mut()
-        .find(|a| a.input["AlarmName"] == "svc-lambda-errors")
-        .unwrap();
-    alarm.input["Threshold"] = json!(5);
+    common::alarm_mut(&mut rendered, "svc-lambda-errors")["Threshold"] = json!(5);
     let actions = rt
         .block_on(apply::apply(&client, &rendered, false))
         .unwrap();
@@ -293,8 +292,7 @@ fn a_changed_alarm_is_the_only_thing_put_again() {
 #[test]
 fn dry_run_reads_but_never_puts() {
     let (_, _, rendered) = common::rendered();
-    let state = Arc::new(Mutex::new(Fake::default()));
-    let client = client(&state);
+    let (state, client) = fake();
     let actions = runtime()
         .block_on(apply::apply(&client, &rendered, true))
         .unwrap();

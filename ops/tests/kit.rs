@@ -80,12 +80,7 @@ fn the_alarms_the_issue_asks_for_are_shipped() {
 #[test]
 fn deny_spike_is_an_upper_band_with_a_static_floor_and_m_of_n() {
     let (_, _, rendered) = common::rendered();
-    let a = &rendered
-        .alarms
-        .iter()
-        .find(|a| a.input["AlarmName"] == "svc-deny-spike")
-        .unwrap()
-        .input;
+    let a = common::alarm(&rendered, "svc-deny-spike");
     assert_eq!(a["ComparisonOperator"], "GreaterThanUpperThreshold");
     assert!(a["DatapointsToAlarm"].as_i64() < a["EvaluationPeriods"].as_i64());
     let exprs: Vec<&str> = a["Metrics"]
@@ -121,12 +116,7 @@ fn top_denied_ip_rule_and_its_alarm() {
             .unwrap()
             .contains(&json!({"Match": "$.decision", "In": ["deny"]}))
     );
-    let alarm = &rendered
-        .alarms
-        .iter()
-        .find(|a| a.input["AlarmName"] == "svc-top-denied-source-ip")
-        .unwrap()
-        .input;
+    let alarm = common::alarm(&rendered, "svc-top-denied-source-ip");
     assert_eq!(
         alarm["Metrics"][0]["Expression"],
         "INSIGHT_RULE_METRIC('svc-top-denied-source-ips', 'MaxContributorValue')"
@@ -206,25 +196,43 @@ fn dashboard_shows_every_emitted_metric_and_nothing_the_proxy_does_not_emit() {
     }
 }
 
-fn dashboard_problems(body: Value) -> Vec<String> {
+/// The problems of the shipped kit once `edit` has changed its dashboard.
+fn dashboard_problems(edit: impl FnOnce(&mut Value)) -> Vec<String> {
     let (_, values, mut rendered) = common::rendered();
-    rendered.dashboards[0].body = body;
+    edit(&mut rendered.dashboards[0].body);
     problems_of(&rendered, &values)
 }
 
-#[test]
-fn a_dashboard_that_misses_an_emitted_metric_fails() {
-    let (_, _, rendered) = common::rendered();
-    let mut body = rendered.dashboards[0].body.clone();
+/// Removes every metric row of the dashboard whose JSON contains `needle`.
+fn drop_rows_with(body: &mut Value, needle: &str) {
     for w in body["widgets"].as_array_mut().unwrap() {
         if let Some(rows) = w
             .pointer_mut("/properties/metrics")
             .and_then(Value::as_array_mut)
         {
-            rows.retain(|r| !r.to_string().contains("\"ColdStart\""));
+            rows.retain(|r| !r.to_string().contains(needle));
         }
     }
-    let problems = dashboard_problems(body);
+}
+
+/// The rows of the dashboard's third widget (a metric widget of the proxy's own metrics).
+fn third_widget_rows(body: &mut Value) -> &mut Vec<Value> {
+    body["widgets"][2]["properties"]["metrics"]
+        .as_array_mut()
+        .unwrap()
+}
+
+/// Every needle appears in the joined problem lines.
+#[track_caller]
+fn assert_mentions(problems: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(problems.contains(needle), "{needle} not in:\n{problems}");
+    }
+}
+
+#[test]
+fn a_dashboard_that_misses_an_emitted_metric_fails() {
+    let problems = dashboard_problems(|body| drop_rows_with(body, "\"ColdStart\""));
     assert!(
         problems
             .iter()
@@ -235,17 +243,7 @@ fn a_dashboard_that_misses_an_emitted_metric_fails() {
 
 #[test]
 fn a_dashboard_that_misses_a_failure_reason_fails() {
-    let (_, _, rendered) = common::rendered();
-    let mut body = rendered.dashboards[0].body.clone();
-    for w in body["widgets"].as_array_mut().unwrap() {
-        if let Some(rows) = w
-            .pointer_mut("/properties/metrics")
-            .and_then(Value::as_array_mut)
-        {
-            rows.retain(|r| !r.to_string().contains("\"too_large\""));
-        }
-    }
-    let problems = dashboard_problems(body);
+    let problems = dashboard_problems(|body| drop_rows_with(body, "\"too_large\""));
     assert!(
         problems.iter().any(|p| p.contains("Reason=too_large")),
         "{problems:?}"
@@ -254,13 +252,9 @@ fn a_dashboard_that_misses_a_failure_reason_fails() {
 
 #[test]
 fn unknown_metric_is_refused() {
-    let (_, _, rendered) = common::rendered();
-    let mut body = rendered.dashboards[0].body.clone();
-    body["widgets"][2]["properties"]["metrics"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!(["VpcProxy", "Allowed", "Service", "svc"]));
-    let problems = dashboard_problems(body);
+    let problems = dashboard_problems(|body| {
+        third_widget_rows(body).push(json!(["VpcProxy", "Allowed", "Service", "svc"]))
+    });
     assert!(
         problems
             .iter()
@@ -271,31 +265,30 @@ fn unknown_metric_is_refused() {
 
 #[test]
 fn wrong_dimension_value_namespace_and_aws_metric_are_refused() {
-    let (_, _, rendered) = common::rendered();
-    let mut body = rendered.dashboards[0].body.clone();
-    let rows = body["widgets"][2]["properties"]["metrics"]
-        .as_array_mut()
-        .unwrap();
-    rows.push(json!([
-        "VpcProxy",
-        "UpstreamFailure",
-        "Service",
-        "svc",
-        "Reason",
-        "dns"
-    ]));
-    rows.push(json!(["VpcProxy", "Requests", "Service", "other-svc"]));
-    rows.push(json!(["AWS/Lambda", "Throttle", "FunctionName", "edge-fn"]));
-    rows.push(json!(["AWS/EC2", "CPUUtilization"]));
-    let problems = dashboard_problems(body).join("\n");
-    for needle in [
-        "Reason=\"dns\" never occurs",
-        "Service=\"other-svc\"",
-        "AWS/Lambda/Throttle",
-        "\"AWS/EC2\" is neither",
-    ] {
-        assert!(problems.contains(needle), "{needle} not in:\n{problems}");
-    }
+    let problems = dashboard_problems(|body| {
+        let rows = third_widget_rows(body);
+        rows.push(json!([
+            "VpcProxy",
+            "UpstreamFailure",
+            "Service",
+            "svc",
+            "Reason",
+            "dns"
+        ]));
+        rows.push(json!(["VpcProxy", "Requests", "Service", "other-svc"]));
+        rows.push(json!(["AWS/Lambda", "Throttle", "FunctionName", "edge-fn"]));
+        rows.push(json!(["AWS/EC2", "CPUUtilization"]));
+    })
+    .join("\n");
+    assert_mentions(
+        &problems,
+        &[
+            "Reason=\"dns\" never occurs",
+            "Service=\"other-svc\"",
+            "AWS/Lambda/Throttle",
+            "\"AWS/EC2\" is neither",
+        ],
+    );
 }
 
 #[test]
@@ -333,19 +326,18 @@ fn unfilled_placeholder_fails() {
 
 #[test]
 fn grid_overflow_and_overlap_fail() {
-    let (_, _, rendered) = common::rendered();
-    let mut body = rendered.dashboards[0].body.clone();
-    body["widgets"][1]["width"] = json!(8); // x = 18: ends at column 26
-    let problems = dashboard_problems(body.clone());
+    // x = 18: ends at column 26
+    let problems = dashboard_problems(|body| body["widgets"][1]["width"] = json!(8));
     assert!(
         problems
             .iter()
             .any(|p| p.contains("widgets[1]") && p.contains("the grid has 24")),
         "{problems:?}"
     );
-    body["widgets"][1]["width"] = json!(6);
-    body["widgets"][1]["x"] = json!(12);
-    let problems = dashboard_problems(body);
+    let problems = dashboard_problems(|body| {
+        body["widgets"][1]["width"] = json!(6);
+        body["widgets"][1]["x"] = json!(12);
+    });
     assert!(
         problems.iter().any(|p| p.contains("overlaps widgets[0]")),
         "{problems:?}"
@@ -355,59 +347,45 @@ fn grid_overflow_and_overlap_fail() {
 #[test]
 fn incomplete_alarm_inputs_fail() {
     let (_, values, mut rendered) = common::rendered();
-    let a = rendered
-        .alarms
-        .iter_mut()
-        .find(|a| a.input["AlarmName"] == "svc-lambda-errors")
+    let obj = common::alarm_mut(&mut rendered, "svc-lambda-errors")
+        .as_object_mut()
         .unwrap();
-    let obj = a.input.as_object_mut().unwrap();
     obj.remove("TreatMissingData");
     obj.remove("Threshold");
     obj.insert("DatapointsToAlarm".into(), json!(9));
     obj.insert("Unit".into(), json!("Seconds"));
     obj.insert("TreatMissingDta".into(), json!("ignore"));
     let problems = problems_of(&rendered, &values).join("\n");
-    for needle in [
-        "TreatMissingData: required",
-        "Threshold: required",
-        "DatapointsToAlarm: must be within",
-        "TreatMissingDta: not a PutMetricAlarm input field",
-    ] {
-        assert!(problems.contains(needle), "{needle} not in:\n{problems}");
-    }
+    assert_mentions(
+        &problems,
+        &[
+            "TreatMissingData: required",
+            "Threshold: required",
+            "DatapointsToAlarm: must be within",
+            "TreatMissingDta: not a PutMetricAlarm input field",
+        ],
+    );
 }
 
 #[test]
 fn math_alarm_mistakes_fail() {
     let (_, values, mut rendered) = common::rendered();
-    let a = rendered
-        .alarms
-        .iter_mut()
-        .find(|a| a.input["AlarmName"] == "svc-upstream-5xx-rate")
-        .unwrap();
-    a.input["Metrics"][2]["Expression"] = json!("100 * e5xx / forwarde");
-    a.input["Metrics"][0]["ReturnData"] = json!(true);
-    let latency = rendered
-        .alarms
-        .iter_mut()
-        .find(|a| a.input["AlarmName"] == "svc-upstream-latency-p90")
-        .unwrap();
-    latency.input["Unit"] = json!("Seconds");
-    let rule = rendered
-        .alarms
-        .iter_mut()
-        .find(|a| a.input["AlarmName"] == "svc-top-denied-source-ip")
-        .unwrap();
-    rule.input["Metrics"][0]["Expression"] = json!("INSIGHT_RULE_METRIC('nope', 'Sum')");
+    let rate = common::alarm_mut(&mut rendered, "svc-upstream-5xx-rate");
+    rate["Metrics"][2]["Expression"] = json!("100 * e5xx / forwarde");
+    rate["Metrics"][0]["ReturnData"] = json!(true);
+    common::alarm_mut(&mut rendered, "svc-upstream-latency-p90")["Unit"] = json!("Seconds");
+    common::alarm_mut(&mut rendered, "svc-top-denied-source-ip")["Metrics"][0]["Expression"] =
+        json!("INSIGHT_RULE_METRIC('nope', 'Sum')");
     let problems = problems_of(&rendered, &values).join("\n");
-    for needle in [
-        "\"forwarde\", which is no id",
-        "exactly one query must have ReturnData true",
-        "emitted in Milliseconds, not Seconds",
-        "INSIGHT_RULE_METRIC names \"nope\"",
-    ] {
-        assert!(problems.contains(needle), "{needle} not in:\n{problems}");
-    }
+    assert_mentions(
+        &problems,
+        &[
+            "\"forwarde\", which is no id",
+            "exactly one query must have ReturnData true",
+            "emitted in Milliseconds, not Seconds",
+            "INSIGHT_RULE_METRIC names \"nope\"",
+        ],
+    );
 }
 
 #[test]

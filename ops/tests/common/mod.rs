@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use serde_json::Value;
 use vpc_proxy_ops::kit::Kit;
 use vpc_proxy_ops::render::{self, Missing, Rendered, Values};
 
@@ -36,4 +37,24 @@ pub fn rendered() -> (Kit, Values, Rendered) {
     let values = values(&kit);
     let rendered = render::kit(&kit, &values).expect("renders");
     (kit, values, rendered)
+}
+
+/// The rendered input of the alarm named `name`.
+pub fn alarm<'a>(rendered: &'a Rendered, name: &str) -> &'a Value {
+    &rendered
+        .alarms
+        .iter()
+        .find(|a| a.input["AlarmName"] == name)
+        .unwrap_or_else(|| panic!("no alarm {name}"))
+        .input
+}
+
+/// The rendered input of the alarm named `name`, to change it.
+pub fn alarm_mut<'a>(rendered: &'a mut Rendered, name: &str) -> &'a mut Value {
+    &mut rendered
+        .alarms
+        .iter_mut()
+        .find(|a| a.input["AlarmName"] == name)
+        .unwrap_or_else(|| panic!("no alarm {name}"))
+        .input
 }
