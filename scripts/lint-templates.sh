@@ -14,7 +14,7 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 if ! "$venv/bin/python" -m cfnlint --version >/dev/null 2>&1; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'cfn-lint>=1,<2'
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'cfn-lint==1.58.0'
 fi
 
 tmp="$(mktemp -d)"

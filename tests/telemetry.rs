@@ -277,6 +277,12 @@ async fn per_ip_dimension_is_off_by_default() {
         p.call(&v1("GET", "/", DENIED_IP)).await;
     })
     .await;
+    let (_, documents) = split_output(&out);
+    assert_eq!(
+        metric_total(&documents, "Denied", None),
+        1.0,
+        "the deny was recorded"
+    );
     assert!(!out.contains("SourceIp"));
 }
 
