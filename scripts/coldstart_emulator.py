@@ -56,7 +56,16 @@ def start_emulator(port):
         sys.exit("the emulator did not start")
     # Keep draining its output so it never blocks on a full pipe.
     threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-    return proc
+    # It logs that line before it binds, and nothing after: wait for the port to accept.
+    give_up = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > give_up:
+                sys.exit("the emulator never listened")
+            time.sleep(0.002)
 
 
 def one_run(binary, env, list_path):

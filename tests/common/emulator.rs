@@ -2,10 +2,11 @@
 //! .venv by scripts/test.sh) and the built `vpc-proxy` binary polling it.
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -70,6 +71,24 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Waits until `port` accepts a connection while `process` lives; false once it has exited.
+/// The limit only turns a hang into a failure.
+fn accepting(process: &mut Running, port: u16) -> bool {
+    let give_up = Instant::now() + Duration::from_secs(120);
+    loop {
+        let connected = TcpStream::connect(("127.0.0.1", port)).is_ok();
+        let exited = process.0.try_wait().ok().flatten().is_some();
+        if exited || connected {
+            return !exited;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "the emulator never listened on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// A running emulator.
 pub struct Emulator {
     pub port: u16,
@@ -88,27 +107,36 @@ impl Emulator {
             eprintln!("skipped: cargo-lambda not installed (run scripts/test.sh)");
             return None;
         };
-        let port = free_port();
-        // cargo-lambda logs to stdout or stderr depending on its version: take both, merged.
-        let mut process = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "exec '{}' lambda watch --only-lambda-apis -A 127.0.0.1 -P {port} 2>&1",
-                cargo_lambda.display()
-            ))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start cargo lambda watch");
-        let output = process.stdout.take().unwrap();
-        let process = Running(process);
-        let rx = lines(output, |_| {});
-        wait_for(&rx, "starting Runtime server");
-        // Dropping the receiver leaves the reader thread draining the pipe, keeping nothing.
-        Some(Emulator {
-            port,
-            _process: process,
-        })
+        // cargo-lambda logs "starting Runtime server" before it binds and nothing after, so
+        // its output cannot say it listens: readiness is the port accepting a connection. The port
+        // chosen here is free only until cargo-lambda binds it; one that exits instead (the
+        // port was taken meanwhile) is started again on another.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut process = Command::new("sh")
+                .arg("-c")
+                // cargo-lambda logs to stdout or stderr depending on its version: take both.
+                .arg(format!(
+                    "exec '{}' lambda watch --only-lambda-apis -A 127.0.0.1 -P {port} 2>&1",
+                    cargo_lambda.display()
+                ))
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("start cargo lambda watch");
+            let output = process.stdout.take().unwrap();
+            let mut process = Running(process);
+            // The reader thread drains the pipe so the emulator never blocks on it; dropping
+            // the receiver keeps nothing of what it reads.
+            drop(lines(output, |_| {}));
+            if accepting(&mut process, port) {
+                return Some(Emulator {
+                    port,
+                    _process: process,
+                });
+            }
+        }
+        panic!("the emulator exited five times before accepting connections");
     }
 
     /// Starts the function against this emulator with `vars` (and nothing else from the
