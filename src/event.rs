@@ -7,8 +7,10 @@
 //! (that is the forwarding step's 400 to give), and never alter body bytes.
 //!
 //! Its types are lenient where API Gateway is (nulls, missing maps) and keep JSON order, so
-//! repeated keys and headers reach the backend as sent.
+//! repeated keys and headers reach the backend as sent. Text borrows from the raw event
+//! wherever JSON escaping allows, so a request costs a few allocations, not one per string.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -37,48 +39,48 @@ pub enum DecodeError {
 
 /// The query as the event carried it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestQuery {
-    Raw(String),
+pub enum RequestQuery<'a> {
+    Raw(Cow<'a, str>),
     Pairs(Vec<(String, Vec<String>)>),
 }
 
 /// Identity of the invocation as API Gateway states it, known even when the body is refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestMeta {
-    pub method: String,
+pub struct RequestMeta<'a> {
+    pub method: Cow<'a, str>,
     /// Request path without the stage, as it will be forwarded (before the target prefix).
-    pub path: String,
+    pub path: Cow<'a, str>,
     /// The verified source IP text from the request context, if any.
-    pub source_ip: Option<String>,
-    pub apigw_request_id: Option<String>,
-    /// The API's host name (`requestContext.domainName`, else the `Host` header).
-    pub domain_name: Option<String>,
+    pub source_ip: Option<Cow<'a, str>>,
+    pub apigw_request_id: Option<Cow<'a, str>>,
+    /// The API's host name (`requestContext.domainName`), never the client's `Host`.
+    pub domain_name: Option<Cow<'a, str>>,
 }
 
-/// An HTTP request from API Gateway, decoded.
+/// An HTTP request from API Gateway, decoded; its text borrows from the raw event.
 #[derive(Debug, Clone)]
-pub struct ProxyRequest {
+pub struct ProxyRequest<'a> {
     pub version: Version,
-    pub meta: RequestMeta,
-    pub query: RequestQuery,
+    pub meta: RequestMeta<'a>,
+    pub query: RequestQuery<'a>,
     /// Header names as sent, one entry per value, in event order.
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     /// v2 cookies (API Gateway moves the `Cookie` header here).
-    pub cookies: Vec<String>,
+    pub cookies: Vec<Cow<'a, str>>,
     pub body: Bytes,
 }
 
 /// The event decoded as far as it would go: the version and meta are known whenever the
 /// event is an HTTP event, so even a refused request can be answered and logged properly.
 #[derive(Debug)]
-pub struct Decoded {
+pub struct Decoded<'a> {
     pub version: Version,
-    pub meta: RequestMeta,
-    pub request: Result<ProxyRequest, DecodeError>,
+    pub meta: RequestMeta<'a>,
+    pub request: Result<ProxyRequest<'a>, DecodeError>,
 }
 
 /// Decodes a raw event. `Err` means "not an HTTP event" (an invocation error).
-pub fn decode(raw: &str) -> Result<Decoded, DecodeError> {
+pub fn decode(raw: &str) -> Result<Decoded<'_>, DecodeError> {
     let event: RawEvent =
         serde_json::from_str(raw).map_err(|e| DecodeError::NotHttp(describe(&e)))?;
     event.into_decoded()
@@ -95,54 +97,76 @@ fn describe(e: &serde_json::Error) -> String {
     )
 }
 
+type MultiMap<'a> = Ordered<'a, Option<Vec<Option<Text<'a>>>>>;
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
-struct RawEvent {
-    version: Option<String>,
+struct RawEvent<'a> {
+    #[serde(borrow)]
+    version: Option<Text<'a>>,
     // v1
-    http_method: Option<String>,
-    path: Option<String>,
-    multi_value_headers: Option<Ordered<Option<Vec<Option<String>>>>>,
-    query_string_parameters: Option<Ordered<Option<String>>>,
-    multi_value_query_string_parameters: Option<Ordered<Option<Vec<Option<String>>>>>,
+    #[serde(borrow)]
+    http_method: Option<Text<'a>>,
+    #[serde(borrow)]
+    path: Option<Text<'a>>,
+    #[serde(borrow)]
+    multi_value_headers: Option<MultiMap<'a>>,
+    #[serde(borrow)]
+    query_string_parameters: Option<Ordered<'a, Option<Text<'a>>>>,
+    #[serde(borrow)]
+    multi_value_query_string_parameters: Option<MultiMap<'a>>,
     // v2
-    raw_path: Option<String>,
-    raw_query_string: Option<String>,
-    cookies: Option<Vec<Option<String>>>,
+    #[serde(borrow)]
+    raw_path: Option<Text<'a>>,
+    #[serde(borrow)]
+    raw_query_string: Option<Text<'a>>,
+    #[serde(borrow)]
+    cookies: Option<Vec<Option<Text<'a>>>>,
     // both
-    headers: Option<Ordered<Option<String>>>,
-    body: Option<String>,
+    #[serde(borrow)]
+    headers: Option<Ordered<'a, Option<Text<'a>>>>,
+    #[serde(borrow)]
+    body: Option<Text<'a>>,
     is_base64_encoded: Option<bool>,
-    request_context: Option<RawContext>,
+    #[serde(borrow)]
+    request_context: Option<RawContext<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
-struct RawContext {
-    request_id: Option<String>,
-    domain_name: Option<String>,
-    stage: Option<String>,
-    identity: Option<RawIdentity>,
-    http: Option<RawHttp>,
+struct RawContext<'a> {
+    #[serde(borrow)]
+    request_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    domain_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    stage: Option<Text<'a>>,
+    #[serde(borrow)]
+    identity: Option<RawIdentity<'a>>,
+    #[serde(borrow)]
+    http: Option<RawHttp<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
-struct RawIdentity {
-    source_ip: Option<String>,
+struct RawIdentity<'a> {
+    #[serde(borrow)]
+    source_ip: Option<Text<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
-struct RawHttp {
-    method: Option<String>,
-    source_ip: Option<String>,
+struct RawHttp<'a> {
+    #[serde(borrow)]
+    method: Option<Text<'a>>,
+    #[serde(borrow)]
+    source_ip: Option<Text<'a>>,
 }
 
-impl RawEvent {
-    fn into_decoded(self) -> Result<Decoded, DecodeError> {
+impl<'a> RawEvent<'a> {
+    fn into_decoded(self) -> Result<Decoded<'a>, DecodeError> {
         let context = self.request_context.unwrap_or_default();
-        let is_v2 = self.version.as_deref() == Some("2.0");
+        let is_v2 = self.version.is_some_and(|v| v.0 == "2.0");
         let (version, method, source_ip) = if is_v2 {
             let http = context.http.ok_or_else(|| {
                 DecodeError::NotHttp("v2 event without requestContext.http".into())
@@ -150,42 +174,55 @@ impl RawEvent {
             let method = http
                 .method
                 .ok_or_else(|| DecodeError::NotHttp("v2 event without a method".into()))?;
-            (Version::V2, method, http.source_ip)
+            (Version::V2, method.0, http.source_ip.map(Text::into_cow))
         } else {
             let method = self
                 .http_method
                 .ok_or_else(|| DecodeError::NotHttp("event has no httpMethod".into()))?;
             (
                 Version::V1,
-                method,
-                context.identity.and_then(|i| i.source_ip),
+                method.0,
+                context
+                    .identity
+                    .and_then(|i| i.source_ip)
+                    .map(Text::into_cow),
             )
         };
 
-        let mut headers: Vec<(String, String)> = Vec::new();
+        let mut headers: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
         match (version, self.multi_value_headers) {
             (Version::V1, Some(multi)) if !multi.0.is_empty() => {
+                headers.reserve(multi.0.len());
                 for (name, values) in multi.0 {
                     for value in values.into_iter().flatten().flatten() {
-                        headers.push((name.clone(), value));
+                        headers.push((name.clone(), value.0));
                     }
                 }
             }
             _ => {
-                for (name, value) in self.headers.map(|h| h.0).unwrap_or_default() {
+                let single = self.headers.map(|h| h.0).unwrap_or_default();
+                headers.reserve(single.len());
+                for (name, value) in single {
                     if let Some(value) = value {
-                        headers.push((name, value));
+                        headers.push((name, value.0));
                     }
                 }
             }
         }
 
         let path = match version {
-            Version::V1 => self.path.unwrap_or_default(),
-            Version::V2 => strip_stage(self.raw_path.unwrap_or_default(), context.stage.as_deref()),
+            Version::V1 => self.path.map(Text::into_cow).unwrap_or_default(),
+            Version::V2 => strip_stage(
+                self.raw_path.map(Text::into_cow).unwrap_or_default(),
+                context.stage.as_ref().map(|s| &*s.0),
+            ),
         };
         let query = match version {
-            Version::V2 => RequestQuery::Raw(self.raw_query_string.unwrap_or_default()),
+            Version::V2 => RequestQuery::Raw(
+                self.raw_query_string
+                    .map(Text::into_cow)
+                    .unwrap_or_default(),
+            ),
             Version::V1 => RequestQuery::Pairs(v1_query(
                 self.multi_value_query_string_parameters,
                 self.query_string_parameters,
@@ -193,20 +230,23 @@ impl RawEvent {
         };
         // The API's host as API Gateway states it; never the client's Host header, which the
         // client chooses.
-        let domain_name = context.domain_name;
+        let domain_name = context.domain_name.map(Text::into_cow);
         let meta = RequestMeta {
             method,
             path,
             source_ip,
-            apigw_request_id: context.request_id,
+            apigw_request_id: context.request_id.map(Text::into_cow),
             domain_name,
         };
 
         let body = match (self.body, self.is_base64_encoded.unwrap_or(false)) {
             (None, _) => Ok(Bytes::new()),
-            (Some(text), false) => Ok(Bytes::from(text.into_bytes())),
+            (Some(text), false) => Ok(match text.0 {
+                Cow::Borrowed(text) => Bytes::copy_from_slice(text.as_bytes()),
+                Cow::Owned(text) => Bytes::from(text.into_bytes()),
+            }),
             (Some(text), true) => base64::engine::general_purpose::STANDARD
-                .decode(text.as_bytes())
+                .decode(text.0.as_bytes())
                 .map(Bytes::from)
                 .map_err(|_| DecodeError::BadBase64),
         };
@@ -220,6 +260,7 @@ impl RawEvent {
                 .unwrap_or_default()
                 .into_iter()
                 .flatten()
+                .map(Text::into_cow)
                 .collect(),
             body,
         });
@@ -232,7 +273,7 @@ impl RawEvent {
 }
 
 /// v2 `rawPath` carries `/{stage}` unless the stage is `$default`.
-fn strip_stage(raw_path: String, stage: Option<&str>) -> String {
+fn strip_stage<'a>(raw_path: Cow<'a, str>, stage: Option<&str>) -> Cow<'a, str> {
     let Some(stage) = stage.filter(|s| !s.is_empty() && *s != "$default") else {
         return raw_path;
     };
@@ -243,48 +284,92 @@ fn strip_stage(raw_path: String, stage: Option<&str>) -> String {
         return raw_path;
     };
     if rest.is_empty() {
-        "/".to_owned()
+        Cow::Borrowed("/")
     } else if rest.starts_with('/') {
-        rest.to_owned()
+        // The rest is a suffix of the path: borrow it when the path itself was borrowed.
+        let start = raw_path.len() - rest.len();
+        match raw_path {
+            Cow::Borrowed(path) => Cow::Borrowed(path.get(start..).unwrap_or(path)),
+            Cow::Owned(mut path) => {
+                path.drain(..start);
+                Cow::Owned(path)
+            }
+        }
     } else {
         raw_path
     }
 }
 
 fn v1_query(
-    multi: Option<Ordered<Option<Vec<Option<String>>>>>,
-    single: Option<Ordered<Option<String>>>,
+    multi: Option<MultiMap<'_>>,
+    single: Option<Ordered<'_, Option<Text<'_>>>>,
 ) -> Vec<(String, Vec<String>)> {
     match multi {
         Some(multi) if !multi.0.is_empty() => multi
             .0
             .into_iter()
-            .map(|(k, v)| (k, v.unwrap_or_default().into_iter().flatten().collect()))
+            .map(|(k, v)| {
+                let values = v.unwrap_or_default().into_iter().flatten();
+                (k.into_owned(), values.map(|v| v.0.into_owned()).collect())
+            })
             .collect(),
         _ => single
             .map(|s| s.0)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, vec![v])))
+            .filter_map(|(k, v)| v.map(|v| (k.into_owned(), vec![v.0.into_owned()])))
             .collect(),
     }
 }
 
-/// A JSON object read as ordered pairs, duplicates kept.
-struct Ordered<T>(Vec<(String, T)>);
+/// A JSON string, borrowed from the event unless it had escapes to undo. (serde's own
+/// `Cow<str>` always copies, and `#[serde(borrow)]` only borrows a bare `Cow` field, not one
+/// inside an `Option` or a map.)
+struct Text<'a>(Cow<'a, str>);
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
+impl<'a> Text<'a> {
+    fn into_cow(self) -> Cow<'a, str> {
+        self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Ordered<T>;
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+/// A JSON object read as ordered pairs, duplicates kept.
+struct Ordered<'a, T>(Vec<(Cow<'a, str>, T)>);
+
+impl<'de: 'a, 'a, T: Deserialize<'de>> Deserialize<'de> for Ordered<'a, T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<'a, T>(PhantomData<(Cow<'a, str>, T)>);
+        impl<'de: 'a, 'a, T: Deserialize<'de>> Visitor<'de> for V<'a, T> {
+            type Value = Ordered<'a, T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some(pair) = map.next_entry::<String, T>()? {
-                    pairs.push(pair);
+                while let Some((name, value)) = map.next_entry::<Text<'de>, T>()? {
+                    pairs.push((name.0, value));
                 }
                 Ok(Ordered(pairs))
             }
@@ -297,7 +382,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
 mod tests {
     use super::*;
 
-    fn ok(raw: &str) -> ProxyRequest {
+    fn ok(raw: &str) -> ProxyRequest<'_> {
         decode(raw).unwrap().request.unwrap()
     }
 
@@ -330,7 +415,7 @@ mod tests {
             r.headers
                 .iter()
                 .filter(|(n, _)| n == "X-A")
-                .map(|(_, v)| v.as_str())
+                .map(|(_, v)| v.as_ref())
                 .collect::<Vec<_>>(),
             ["1", "2"]
         );
@@ -373,7 +458,38 @@ mod tests {
     }
 
     #[test]
+    fn escaped_text_is_unescaped_and_plain_text_borrowed() {
+        let r = ok(
+            r#"{"version":"2.0","rawPath":"\/dev\/a\u002fb","rawQueryString":"q=\"1\"",
+            "headers":{"X-\u0041":"caf\u00e9","X-B":"plain"},"cookies":["c=\u0031"],
+            "requestContext":{"stage":"dev","http":{"method":"GET","sourceIp":"192.0.2.1"}},
+            "body":"a\nb"}"#,
+        );
+        assert_eq!(
+            r.meta.path, "/a/b",
+            "stage stripped from an unescaped (owned) path"
+        );
+        assert_eq!(r.query, RequestQuery::Raw(r#"q="1""#.into()));
+        assert_eq!(
+            r.headers,
+            [
+                (Cow::from("X-A"), Cow::from("café")),
+                (Cow::from("X-B"), Cow::from("plain"))
+            ]
+        );
+        assert!(matches!(r.headers[1], (Cow::Borrowed(_), Cow::Borrowed(_))));
+        assert!(matches!(r.meta.source_ip, Some(Cow::Borrowed("192.0.2.1"))));
+        assert_eq!(r.cookies, ["c=1"]);
+        assert_eq!(&r.body[..], b"a\nb");
+    }
+
+    #[test]
     fn stage_stripping_rules() {
+        assert!(matches!(
+            strip_stage(Cow::Borrowed("/dev/a"), Some("dev")),
+            Cow::Borrowed("/a")
+        ));
+        assert_eq!(strip_stage(Cow::Owned("/dev/a".into()), Some("dev")), "/a");
         assert_eq!(strip_stage("/dev".into(), Some("dev")), "/");
         assert_eq!(strip_stage("/dev/".into(), Some("dev")), "/");
         assert_eq!(strip_stage("/devices/1".into(), Some("dev")), "/devices/1");

@@ -144,10 +144,11 @@ impl Proxy {
             Ok(decoded) => {
                 let version = decoded.version;
                 outcome.http = true;
-                outcome.apigw_request_id = decoded.meta.apigw_request_id.clone();
-                outcome.source_ip = decoded.meta.source_ip.clone();
-                outcome.method = Some(decoded.meta.method.clone());
-                outcome.path = Some(decoded.meta.path.clone());
+                let meta = &decoded.meta;
+                outcome.apigw_request_id = meta.apigw_request_id.as_deref().map(str::to_owned);
+                outcome.source_ip = meta.source_ip.as_deref().map(str::to_owned);
+                outcome.method = Some(meta.method.to_string());
+                outcome.path = Some(meta.path.to_string());
                 let encoded = match self.forward(decoded, &invocation, &mut outcome).await {
                     Ok(encoded) => encoded,
                     Err(stop) => {
@@ -170,7 +171,7 @@ impl Proxy {
 
     async fn forward(
         &self,
-        decoded: Decoded,
+        decoded: Decoded<'_>,
         invocation: &Invocation,
         outcome: &mut Outcome,
     ) -> Result<Encoded, Stop> {
@@ -183,7 +184,7 @@ impl Proxy {
         outcome.request_bytes = request.body.len();
         let method = parse_method(&request.meta.method)?;
         let query = match &request.query {
-            RequestQuery::Raw(raw) => Query::Raw(raw),
+            RequestQuery::Raw(raw) => Query::Raw(raw.as_ref()),
             RequestQuery::Pairs(pairs) => Query::Pairs(pairs),
         };
         let url = self

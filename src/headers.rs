@@ -177,58 +177,84 @@ pub struct Forwarding<'a> {
     pub trace_id: Option<&'a str>,
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1 plus the `Proxy-*` family), lower-case.
-pub fn is_hop_by_hop(lower: &str) -> bool {
-    matches!(
-        lower,
-        "connection"
-            | "keep-alive"
-            | "te"
-            | "trailer"
-            | "trailers"
-            | "transfer-encoding"
-            | "upgrade"
-    ) || lower.starts_with("proxy-")
+/// Hop-by-hop headers (RFC 9110 §7.6.1 plus the `Proxy-*` family), in any case.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+        || starts_with_ignore_case(name, "proxy-")
 }
 
-/// Headers the proxy always sets or always drops, whatever the policy says.
-fn is_managed(lower: &str) -> bool {
-    matches!(
-        lower,
-        "host" | "forwarded" | "content-length" | "x-request-id" | "x-amzn-trace-id"
-    ) || lower.starts_with("x-forwarded-")
+/// Headers the proxy always sets or always drops, whatever the policy says; in any case.
+fn is_managed(name: &str) -> bool {
+    [
+        "host",
+        "forwarded",
+        "content-length",
+        "x-request-id",
+        "x-amzn-trace-id",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+        || starts_with_ignore_case(name, "x-forwarded-")
+}
+
+fn starts_with_ignore_case(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 /// Builds the backend request's headers from the client's.
-pub fn upstream_request_headers(
+pub fn upstream_request_headers<N, V, C>(
     policy: &ForwardPolicy,
     upstream: &UpstreamHeaders,
-    client: &[(String, String)],
-    cookies: &[String],
+    client: &[(N, V)],
+    cookies: &[C],
     fwd: &Forwarding<'_>,
-) -> Result<HeaderMap, HeaderError> {
+) -> Result<HeaderMap, HeaderError>
+where
+    N: AsRef<str>,
+    V: AsRef<str>,
+    C: AsRef<str>,
+{
     // Refuse before choosing: a CR/LF anywhere means the request is not what it claims to be.
     let line_break = |v: &str| v.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
-    if client.iter().any(|(n, v)| line_break(n) || line_break(v))
-        || cookies.iter().any(|c| line_break(c))
+    if client
+        .iter()
+        .any(|(n, v)| line_break(n.as_ref()) || line_break(v.as_ref()))
+        || cookies.iter().any(|c| line_break(c.as_ref()))
     {
         return Err(HeaderError::LineBreak);
     }
-    let connection_listed: Vec<String> = client
+    let connection_listed: Vec<&str> = client
         .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, v)| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|(n, _)| n.as_ref().eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, v)| v.as_ref().split(','))
+        .map(str::trim)
         .filter(|t| !t.is_empty())
         .collect();
 
     let mut out = HeaderMap::with_capacity(client.len() + 6);
     for (name, value) in client {
-        let lower = name.to_ascii_lowercase();
-        if is_hop_by_hop(&lower) || is_managed(&lower) || connection_listed.contains(&lower) {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        if is_hop_by_hop(name)
+            || is_managed(name)
+            || connection_listed
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(name))
+        {
             continue;
         }
-        let Ok(header) = HeaderName::from_bytes(lower.as_bytes()) else {
+        // from_bytes lower-cases the name.
+        let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
             // A name no policy could have listed is dropped only when it would not be sent.
             if matches!(policy, ForwardPolicy::All) {
                 return Err(HeaderError::Invalid);
@@ -248,7 +274,13 @@ pub fn upstream_request_headers(
         && !upstream.contains(&cookie)
         && !out.contains_key(&cookie)
     {
-        let joined = cookies.join("; ");
+        let mut joined = String::new();
+        for (i, c) in cookies.iter().enumerate() {
+            if i > 0 {
+                joined.push_str("; ");
+            }
+            joined.push_str(c.as_ref());
+        }
         out.insert(
             cookie,
             HeaderValue::from_str(&joined).map_err(|_| HeaderError::Invalid)?,
@@ -305,6 +337,9 @@ mod tests {
         }
     }
 
+    const NO_COOKIES: &[&str] = &[];
+    const NO_HEADERS: &[(&str, &str)] = &[];
+
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
@@ -328,7 +363,7 @@ mod tests {
                 ("Authorization", "Bearer client"),
                 ("X-Custom", "1"),
             ]),
-            &[],
+            NO_COOKIES,
             &fwd(),
         )
         .unwrap();
@@ -361,7 +396,7 @@ mod tests {
                 ("X-Amzn-Trace-Id", "spoof"),
                 ("X-Kept", "yes"),
             ]),
-            &[],
+            NO_COOKIES,
             &fwd(),
         )
         .unwrap();
@@ -396,7 +431,7 @@ mod tests {
             &ForwardPolicy::All,
             &up,
             &pairs(&[("authorization", "Bearer client"), ("x-api-key", "client")]),
-            &[],
+            NO_COOKIES,
             &fwd(),
         )
         .unwrap();
@@ -442,7 +477,7 @@ mod tests {
                 &ForwardPolicy::parse("accept").unwrap(),
                 &UpstreamHeaders::default(),
                 &pairs(&[(n, v)]),
-                &[],
+                NO_COOKIES,
                 &fwd(),
             );
             assert_eq!(r.unwrap_err(), HeaderError::LineBreak);
@@ -455,8 +490,8 @@ mod tests {
         let h = upstream_request_headers(
             &policy,
             &UpstreamHeaders::default(),
-            &[],
-            &["a=1".into(), "b=2".into()],
+            NO_HEADERS,
+            &["a=1", "b=2"],
             &fwd(),
         )
         .unwrap();
