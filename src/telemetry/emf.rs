@@ -15,7 +15,6 @@ use metrics::{
     SharedString, Unit,
 };
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::{Map, Value, json};
 
 use super::catalog;
 
@@ -144,33 +143,24 @@ enum Aggregate {
     Many(Vec<f64>),
 }
 
-impl Aggregate {
-    fn to_json(&self) -> Value {
-        match self {
-            Aggregate::One(v) => json!(v),
-            Aggregate::Many(vs) => json!(vs),
-        }
-    }
+/// Samples sharing one label set: one directive's worth, borrowing names from the samples.
+struct Group<'s> {
+    labels: Vec<(&'s str, &'s str)>,
+    metrics: Vec<(&'s str, Aggregate)>,
 }
 
-/// Samples sharing one label set: one directive's worth.
-struct Group {
-    labels: Vec<(String, String)>,
-    metrics: Vec<(String, Aggregate)>,
-}
-
-fn group(samples: Vec<Sample>) -> Vec<Group> {
-    let mut groups: Vec<Group> = Vec::new();
+fn group(samples: &[Sample]) -> Vec<Group<'_>> {
+    let mut groups: Vec<Group<'_>> = Vec::new();
     for sample in samples {
-        let mut labels: Vec<(String, String)> = sample
+        let mut labels: Vec<(&str, &str)> = sample
             .key
             .labels()
-            .map(|l| (l.key().to_owned(), l.value().to_owned()))
-            .filter(|(k, _)| k != catalog::SERVICE)
+            .map(|l| (l.key(), l.value()))
+            .filter(|(k, _)| *k != catalog::SERVICE)
             .collect();
         labels.sort();
         labels.dedup_by(|a, b| a.0 == b.0);
-        let name = sample.key.name().to_owned();
+        let name = sample.key.name();
         let index = match groups.iter().position(|g| g.labels == labels) {
             Some(i) => i,
             None => {
@@ -207,61 +197,106 @@ fn group(samples: Vec<Sample>) -> Vec<Group> {
     groups
 }
 
-/// A document being assembled.
-struct Doc {
-    root: Map<String, Value>,
-    directives: Vec<(Vec<String>, Vec<String>)>,
+/// A root member's value, as it will be written.
+#[derive(Debug, Clone, Copy)]
+enum Member<'a> {
+    Text(&'a str),
+    Number(f64),
+    Numbers(&'a [f64]),
+}
+
+impl Member<'_> {
+    /// Whether both would be written as the same JSON (non-finite numbers are written as
+    /// `null`, so they are all alike).
+    fn same(&self, other: &Member<'_>) -> bool {
+        let number = |a: f64, b: f64| a == b || (!a.is_finite() && !b.is_finite());
+        match (self, other) {
+            (Member::Text(a), Member::Text(b)) => a == b,
+            (Member::Number(a), Member::Number(b)) => number(*a, *b),
+            (Member::Numbers(a), Member::Numbers(b)) => {
+                a.len() == b.len() && a.iter().zip(b.iter()).all(|(a, b)| number(*a, *b))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Serialize for Member<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Member::Text(text) => s.serialize_str(text),
+            Member::Number(n) => s.serialize_f64(*n),
+            Member::Numbers(ns) => s.collect_seq(ns.iter()),
+        }
+    }
+}
+
+/// A document being assembled: root members in the order they were first set.
+struct Doc<'a> {
+    root: Vec<(&'a str, Member<'a>)>,
+    directives: Vec<(Vec<&'a str>, Vec<&'a str>)>,
     metric_count: usize,
 }
 
-impl Doc {
-    fn new(context: &DocumentContext<'_>) -> Doc {
-        let mut root = Map::new();
-        root.insert(catalog::SERVICE.to_owned(), json!(context.service));
-        for (k, v) in context.properties {
-            root.insert((*k).to_owned(), json!(v));
-        }
-        Doc {
-            root,
+impl<'a> Doc<'a> {
+    fn new(context: &DocumentContext<'a>) -> Doc<'a> {
+        let mut doc = Doc {
+            root: Vec::with_capacity(16),
             directives: Vec::new(),
             metric_count: 0,
+        };
+        doc.set(catalog::SERVICE, Member::Text(context.service));
+        for (k, v) in context.properties {
+            doc.set(k, Member::Text(v));
+        }
+        doc
+    }
+
+    fn get(&self, name: &str) -> Option<&Member<'a>> {
+        self.root.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    fn set(&mut self, name: &'a str, value: Member<'a>) {
+        match self.root.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.root.push((name, value)),
         }
     }
 
     /// Can these labels and metrics join without a root member taking two values?
-    fn accepts(&self, labels: &[(String, String)], metrics: &[(String, Value)]) -> bool {
+    fn accepts(&self, labels: &[(&str, &str)], metrics: &[(&str, Member<'_>)]) -> bool {
         let new_metrics = metrics
             .iter()
-            .filter(|(n, _)| !self.root.contains_key(n))
+            .filter(|(n, _)| self.get(n).is_none())
             .count();
         self.metric_count + new_metrics <= MAX_METRICS_PER_DOCUMENT
             && labels
                 .iter()
-                .all(|(k, v)| self.root.get(k).is_none_or(|x| x.as_str() == Some(v)))
+                .all(|(k, v)| self.get(k).is_none_or(|x| x.same(&Member::Text(v))))
             && metrics
                 .iter()
-                .all(|(n, v)| self.root.get(n).is_none_or(|x| x == v))
+                .all(|(n, v)| self.get(n).is_none_or(|x| x.same(v)))
     }
 
-    fn add(&mut self, labels: &[(String, String)], metrics: Vec<(String, Value)>) {
-        let mut dimensions = vec![catalog::SERVICE.to_owned()];
+    fn add(&mut self, labels: &[(&'a str, &'a str)], metrics: Vec<(&'a str, Member<'a>)>) {
+        let mut dimensions = Vec::with_capacity(labels.len() + 1);
+        dimensions.push(catalog::SERVICE);
         for (k, v) in labels {
-            self.root.insert(k.clone(), json!(v));
-            dimensions.push(k.clone());
+            self.set(k, Member::Text(v));
+            dimensions.push(k);
         }
         let mut names = Vec::with_capacity(metrics.len());
         for (name, value) in metrics {
-            if !self.root.contains_key(&name) {
+            if self.get(name).is_none() {
                 self.metric_count += 1;
             }
-            self.root.insert(name.clone(), value);
+            self.set(name, value);
             names.push(name);
         }
         self.directives.push((dimensions, names));
     }
 
-    /// The document as one line. Written straight from borrowed parts: building
-    /// `serde_json::Value` trees for the `_aws` metadata was most of the rendering time.
+    /// The document as one line, written straight from borrowed parts.
     fn finish(self, context: &DocumentContext<'_>) -> String {
         let mut out = Vec::with_capacity(1024);
         let written = serde_json::to_writer(
@@ -277,8 +312,8 @@ impl Doc {
         out.push(b'\n');
         match (written, String::from_utf8(out)) {
             (Ok(()), Ok(line)) => line,
-            // Cannot happen (string keys, finite numbers, UTF-8 out of serde_json); an empty
-            // line is dropped by CloudWatch rather than misread.
+            // Cannot happen (string keys, numbers written as numbers or null, UTF-8 out of
+            // serde_json); an empty line is dropped by CloudWatch rather than misread.
             _ => String::from("\n"),
         }
     }
@@ -286,7 +321,7 @@ impl Doc {
 
 /// A document: the root members, then `_aws`.
 struct Line<'a> {
-    root: &'a Map<String, Value>,
+    root: &'a [(&'a str, Member<'a>)],
     metadata: AwsMetadata<'a>,
 }
 
@@ -304,32 +339,40 @@ impl Serialize for Line<'_> {
 /// `{"Timestamp": …, "CloudWatchMetrics": [directive, …]}`.
 struct AwsMetadata<'a> {
     context: &'a DocumentContext<'a>,
-    directives: &'a [(Vec<String>, Vec<String>)],
+    directives: &'a [(Vec<&'a str>, Vec<&'a str>)],
 }
 
 impl Serialize for AwsMetadata<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(2))?;
         m.serialize_entry("Timestamp", &self.context.timestamp_ms)?;
-        let directives: Vec<Directive<'_>> = self
-            .directives
-            .iter()
-            .map(|(dimensions, names)| Directive {
-                namespace: self.context.namespace,
-                dimensions,
-                names,
-            })
-            .collect();
-        m.serialize_entry("CloudWatchMetrics", &directives)?;
+        m.serialize_entry("CloudWatchMetrics", &Directives(self))?;
         m.end()
+    }
+}
+
+struct Directives<'a>(&'a AwsMetadata<'a>);
+
+impl Serialize for Directives<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
+                .directives
+                .iter()
+                .map(|(dimensions, names)| Directive {
+                    namespace: self.0.context.namespace,
+                    dimensions,
+                    names,
+                }),
+        )
     }
 }
 
 /// `{"Namespace": …, "Dimensions": [[…]], "Metrics": [{"Name": …, "Unit": …}, …]}`.
 struct Directive<'a> {
     namespace: &'a str,
-    dimensions: &'a [String],
-    names: &'a [String],
+    dimensions: &'a [&'a str],
+    names: &'a [&'a str],
 }
 
 impl Serialize for Directive<'_> {
@@ -337,9 +380,16 @@ impl Serialize for Directive<'_> {
         let mut m = s.serialize_map(Some(3))?;
         m.serialize_entry("Namespace", self.namespace)?;
         m.serialize_entry("Dimensions", &[self.dimensions])?;
-        let metrics: Vec<MetricRef<'_>> = self.names.iter().map(|n| MetricRef(n)).collect();
-        m.serialize_entry("Metrics", &metrics)?;
+        m.serialize_entry("Metrics", &MetricRefs(self.names))?;
         m.end()
+    }
+}
+
+struct MetricRefs<'a>(&'a [&'a str]);
+
+impl Serialize for MetricRefs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|n| MetricRef(n)))
     }
 }
 
@@ -356,30 +406,30 @@ impl Serialize for MetricRef<'_> {
 
 /// Packs samples into as few valid documents as the rules allow.
 fn render(samples: Vec<Sample>, context: &DocumentContext<'_>) -> Vec<String> {
-    let mut docs: Vec<Doc> = Vec::new();
-    for group in group(samples) {
+    let groups = group(&samples);
+    let mut docs: Vec<Doc<'_>> = Vec::new();
+    for group in &groups {
         // Dimension sets are capped; labels past the cap are dropped rather than the metric.
-        let labels: Vec<(String, String)> = group
+        let labels = group
             .labels
-            .into_iter()
-            .take(MAX_DIMENSIONS_PER_SET - 1)
-            .collect();
+            .get(..MAX_DIMENSIONS_PER_SET - 1)
+            .unwrap_or(&group.labels);
         // Split long value arrays into pieces of at most 100, each piece its own directive
         // entry (a piece past the first necessarily lands in another document).
-        let mut pieces: Vec<(String, Value)> = Vec::new();
-        for (name, aggregate) in group.metrics {
+        let mut pieces: Vec<(&str, Member<'_>)> = Vec::with_capacity(group.metrics.len());
+        for (name, aggregate) in &group.metrics {
             match aggregate {
-                Aggregate::Many(values) if values.len() > MAX_VALUES_PER_METRIC => {
+                Aggregate::One(v) => pieces.push((name, Member::Number(*v))),
+                Aggregate::Many(values) => {
                     for chunk in values.chunks(MAX_VALUES_PER_METRIC) {
-                        pieces.push((name.clone(), Aggregate::Many(chunk.to_vec()).to_json()));
+                        pieces.push((name, Member::Numbers(chunk)));
                     }
                 }
-                other => pieces.push((name, other.to_json())),
             }
         }
         // Fill directives of at most 100 distinct metrics, never the same name twice.
         while !pieces.is_empty() {
-            let mut batch: Vec<(String, Value)> = Vec::new();
+            let mut batch: Vec<(&str, Member<'_>)> = Vec::with_capacity(pieces.len());
             let mut rest = Vec::new();
             for piece in pieces {
                 if batch.len() < MAX_METRICS_PER_DOCUMENT
@@ -391,11 +441,11 @@ fn render(samples: Vec<Sample>, context: &DocumentContext<'_>) -> Vec<String> {
                 }
             }
             pieces = rest;
-            match docs.iter_mut().find(|d| d.accepts(&labels, &batch)) {
-                Some(doc) => doc.add(&labels, batch),
+            match docs.iter_mut().find(|d| d.accepts(labels, &batch)) {
+                Some(doc) => doc.add(labels, batch),
                 None => {
                     let mut doc = Doc::new(context);
-                    doc.add(&labels, batch);
+                    doc.add(labels, batch);
                     docs.push(doc);
                 }
             }
@@ -407,6 +457,7 @@ fn render(samples: Vec<Sample>, context: &DocumentContext<'_>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn context() -> DocumentContext<'static> {
         DocumentContext {
@@ -510,6 +561,25 @@ mod tests {
             .filter(|k| k.starts_with('M'))
             .count();
         assert_eq!(counters, 250);
+    }
+
+    #[test]
+    fn members_keep_the_order_they_were_set_in_and_non_finite_is_null() {
+        let collector = Collector::default();
+        metrics::with_local_recorder(&collector, || {
+            metrics::counter!("Requests").increment(1);
+            metrics::gauge!("G").set(f64::NAN);
+            metrics::gauge!("G", "StatusClass" => "5xx").set(f64::INFINITY);
+        });
+        let lines = collector.render(&context());
+        assert_eq!(lines.len(), 1, "null and null agree: {lines:?}");
+        assert!(
+            lines[0].starts_with(
+                r#"{"Service":"svc","request_id":"r1","Requests":1.0,"G":null,"StatusClass":"5xx","_aws":{"#
+            ),
+            "{}",
+            lines[0]
+        );
     }
 
     #[test]
