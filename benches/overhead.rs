@@ -438,13 +438,7 @@ fn paired(
             4000
         };
         let url = format!("http://{addr}{}", s.path);
-        let mut times: [Vec<f64>; 3] = [
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        ];
-        for round in 0..n + n / 10 {
-            let t = Instant::now();
+        let direct_call = || {
             rt.block_on(async {
                 let r = direct
                     .request(s.method.clone(), &url)
@@ -454,7 +448,40 @@ fn paired(
                     .await
                     .expect("send");
                 black_box(r.bytes().await.expect("body"));
-            });
+            })
+        };
+        // OVERHEAD_ONLY=direct|proxy makes N calls of one kind and nothing else, for tools that
+        // count per process (`perf stat` CPU time, heaptrack allocations).
+        if let Ok(only) = std::env::var("OVERHEAD_ONLY") {
+            let t = Instant::now();
+            for _ in 0..n {
+                if only == "proxy" {
+                    black_box(
+                        rt.block_on(proxy_off.handle(&s.event, invocation()))
+                            .expect("ok"),
+                    );
+                    for sink in sinks {
+                        clear(sink);
+                    }
+                } else {
+                    direct_call();
+                }
+            }
+            eprintln!(
+                "| {} | {n} {only} calls alone | mean {:.1} µs |",
+                s.name,
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            );
+            continue;
+        }
+        let mut times: [Vec<f64>; 3] = [
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        ];
+        for round in 0..n + n / 10 {
+            let t = Instant::now();
+            direct_call();
             let d = t.elapsed();
             let t = Instant::now();
             tracing::dispatcher::with_default(dispatch, || {
