@@ -14,7 +14,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -245,8 +244,8 @@ impl<'a> RawEvent<'a> {
                 Cow::Borrowed(text) => Bytes::copy_from_slice(text.as_bytes()),
                 Cow::Owned(text) => Bytes::from(text.into_bytes()),
             }),
-            (Some(text), true) => base64::engine::general_purpose::STANDARD
-                .decode(text.0.as_bytes())
+            (Some(text), true) => base64_simd::STANDARD
+                .decode_to_vec(text.0.as_bytes())
                 .map(Bytes::from)
                 .map_err(|_| DecodeError::BadBase64),
         };

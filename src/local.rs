@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -133,7 +132,7 @@ fn v1_event(
             "httpMethod": parts.method.as_str(),
             "identity": { "sourceIp": peer.ip().to_canonical().to_string() },
         },
-        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "body": base64_simd::STANDARD.encode_to_string(body),
         "isBase64Encoded": true,
     })
 }
@@ -153,8 +152,8 @@ fn from_v1_response(payload: &str) -> Response<Full<Bytes>> {
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let text = value["body"].as_str().unwrap_or("");
     let body = if value["isBase64Encoded"].as_bool() == Some(true) {
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
+        base64_simd::STANDARD
+            .decode_to_vec(text)
             .unwrap_or_default()
     } else {
         text.as_bytes().to_vec()

@@ -8,7 +8,6 @@
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
 use http::HeaderMap;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -239,12 +238,7 @@ fn write_payload(
         }
         Body::Base64(bytes) => {
             out.push(b'"');
-            let start = out.len();
-            out.resize(start + body.encoded_len(), 0);
-            let written = base64::engine::general_purpose::STANDARD
-                .encode_slice(bytes, out.get_mut(start..)?)
-                .ok()?;
-            out.truncate(start + written);
+            base64_simd::STANDARD.encode_append(bytes, &mut out);
             out.extend_from_slice(b"\",\"isBase64Encoded\":true}");
         }
     }
@@ -331,6 +325,7 @@ impl Serialize for JoinedValues<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
     use http::HeaderValue;
     use serde_json::Value;
 
