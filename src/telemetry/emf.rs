@@ -50,7 +50,12 @@ struct Handle {
 }
 
 impl Handle {
+    /// Keeps a finite sample. EMF metric values must be numbers, and JSON has none for NaN or
+    /// infinity: one would be written as `null` and CloudWatch would reject the whole document.
     fn push(&self, value: f64) {
+        if !value.is_finite() {
+            return;
+        }
         if let Ok(mut samples) = self.samples.lock() {
             samples.push(Sample {
                 key: self.key.clone(),
@@ -564,22 +569,42 @@ mod tests {
     }
 
     #[test]
-    fn members_keep_the_order_they_were_set_in_and_non_finite_is_null() {
+    fn members_keep_the_order_they_were_set_in() {
         let collector = Collector::default();
         metrics::with_local_recorder(&collector, || {
             metrics::counter!("Requests").increment(1);
-            metrics::gauge!("G").set(f64::NAN);
-            metrics::gauge!("G", "StatusClass" => "5xx").set(f64::INFINITY);
+            metrics::gauge!("G", "StatusClass" => "5xx").set(2.5);
         });
         let lines = collector.render(&context());
-        assert_eq!(lines.len(), 1, "null and null agree: {lines:?}");
+        assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(
             lines[0].starts_with(
-                r#"{"Service":"svc","request_id":"r1","Requests":1.0,"G":null,"StatusClass":"5xx","_aws":{"#
+                r#"{"Service":"svc","request_id":"r1","Requests":1.0,"StatusClass":"5xx","G":2.5,"_aws":{"#
             ),
             "{}",
             lines[0]
         );
+    }
+
+    #[test]
+    fn non_finite_samples_are_dropped_not_written_as_null() {
+        let d = docs(|| {
+            metrics::counter!("Requests").increment(1);
+            metrics::gauge!("G").set(f64::NAN);
+            metrics::histogram!("H").record(f64::INFINITY);
+            metrics::histogram!("H").record(3.0);
+        });
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0]["Requests"], 1.0);
+        assert!(d[0].get("G").is_none(), "{}", d[0]);
+        assert_eq!(d[0]["H"], json!([3.0]));
+        let names: Vec<&str> = d[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Requests", "H"]);
     }
 
     #[test]
