@@ -71,15 +71,16 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Waits until `port` accepts a connection while `process` lives; false once it has exited.
-/// The limit only turns a hang into a failure.
+/// Waits until `port` accepts a connection on a socket `process` itself listens on; false
+/// once it has exited, or when what accepted is someone else's listener (the port was taken
+/// after `free_port` let it go). The limit only turns a hang into a failure.
 fn accepting(process: &mut Running, port: u16) -> bool {
     let give_up = Instant::now() + Duration::from_secs(120);
     loop {
         let connected = TcpStream::connect(("127.0.0.1", port)).is_ok();
         let exited = process.0.try_wait().ok().flatten().is_some();
         if exited || connected {
-            return !exited;
+            return !exited && listens_on(process.pid(), port);
         }
         assert!(
             Instant::now() < give_up,
@@ -87,6 +88,30 @@ fn accepting(process: &mut Running, port: u16) -> bool {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Whether process `pid` holds the IPv4 socket listening on `port`: the socket's inode from
+/// /proc/net/tcp (state 0A is LISTEN) among the process's descriptors.
+fn listens_on(pid: u32, port: u16) -> bool {
+    let local = format!(":{port:04X}");
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let sockets: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let listening = fields.get(1)?.ends_with(&local) && *fields.get(3)? == "0A";
+            let inode = fields.get(9)?;
+            listening.then(|| format!("socket:[{inode}]"))
+        })
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+    })
 }
 
 /// A running emulator.
@@ -108,9 +133,9 @@ impl Emulator {
             return None;
         };
         // cargo-lambda logs "starting Runtime server" before it binds and nothing after, so
-        // its output cannot say it listens: readiness is the port accepting a connection. The port
-        // chosen here is free only until cargo-lambda binds it; one that exits instead (the
-        // port was taken meanwhile) is started again on another.
+        // its output cannot say it listens: readiness is the port accepting a connection on
+        // its socket. The port chosen here is free only until cargo-lambda binds it; when it
+        // was taken meanwhile, the emulator is started again on another.
         for _ in 0..5 {
             let port = free_port();
             let mut process = Command::new("sh")
@@ -136,7 +161,7 @@ impl Emulator {
                 });
             }
         }
-        panic!("the emulator exited five times before accepting connections");
+        panic!("five emulators in a row never listened on a port of their own");
     }
 
     /// Starts the function against this emulator with `vars` (and nothing else from the
