@@ -88,16 +88,8 @@ impl RuntimeApi {
     /// keep an idle poll alive; Lambda itself never does).
     pub async fn next(&self) -> Result<Option<NextEvent>, RuntimeApiError> {
         let what = "next";
-        let request = build_request()
-            .method(Method::GET)
-            .uri(NEXT)
-            .body(Body::empty())
-            .map_err(|e| transport(what, e))?;
-        let response = self
-            .client
-            .call(request)
-            .await
-            .map_err(|e| transport(what, e))?;
+        let builder = build_request().method(Method::GET).uri(NEXT);
+        let response = self.call(what, builder, Body::empty()).await?;
         if response.status() == StatusCode::NO_CONTENT {
             return Ok(None);
         }
@@ -129,8 +121,8 @@ impl RuntimeApi {
 
     /// Posts the answer to `event`.
     pub async fn answer(&self, event: &NextEvent, answer: Answer) -> Result<(), RuntimeApiError> {
-        let (what, suffix, body, error_type) = match answer {
-            Answer::Response(payload) => ("response", "response", payload, None),
+        let (what, body, error_type) = match answer {
+            Answer::Response(payload) => ("response", payload, None),
             Answer::Error {
                 error_type,
                 message,
@@ -139,13 +131,11 @@ impl RuntimeApi {
                     "errorType": error_type,
                     "errorMessage": message,
                 });
-                ("error", "error", document.to_string(), Some(error_type))
+                ("error", document.to_string(), Some(error_type))
             }
         };
-        let path = format!(
-            "/2018-06-01/runtime/invocation/{}/{suffix}",
-            event.request_id
-        );
+        // `what` is also the last path segment: /response or /error.
+        let path = format!("/2018-06-01/runtime/invocation/{}/{what}", event.request_id);
         let mut builder = build_request().method(Method::POST).uri(path);
         if let Some(error_type) = error_type {
             // The Runtime API keeps only `Function.X` / `Runtime.X` shapes in this header; the
@@ -155,14 +145,7 @@ impl RuntimeApi {
         if let Some(id) = &event.invocation_id {
             builder = builder.header(INVOCATION_ID, id);
         }
-        let request = builder
-            .body(Body::from(body))
-            .map_err(|e| transport(what, e))?;
-        let response = self
-            .client
-            .call(request)
-            .await
-            .map_err(|e| transport(what, e))?;
+        let response = self.call(what, builder, Body::from(body)).await?;
         let status = response.status();
         // Drain the (small) acknowledgement so the pooled connection can be reused.
         let _ = response.into_body().collect().await;
@@ -174,6 +157,20 @@ impl RuntimeApi {
                 status: status.as_u16(),
             })
         }
+    }
+
+    /// Sends one request; any failure to build or exchange it is a transport error of `what`.
+    async fn call(
+        &self,
+        what: &'static str,
+        builder: http::request::Builder,
+        body: Body,
+    ) -> Result<http::Response<hyper::body::Incoming>, RuntimeApiError> {
+        let request = builder.body(body).map_err(|e| transport(what, e))?;
+        self.client
+            .call(request)
+            .await
+            .map_err(|e| transport(what, e))
     }
 }
 
