@@ -179,37 +179,42 @@ pub struct Forwarding<'a> {
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1 plus the `Proxy-*` family), in any case.
 pub fn is_hop_by_hop(name: &str) -> bool {
-    [
-        "connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    ]
-    .iter()
-    .any(|h| name.eq_ignore_ascii_case(h))
-        || starts_with_ignore_case(name, "proxy-")
+    named(
+        name,
+        &[
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "trailers",
+            "transfer-encoding",
+            "upgrade",
+        ],
+        "proxy-",
+    )
 }
 
 /// Headers the proxy always sets or always drops, whatever the policy says; in any case.
 fn is_managed(name: &str) -> bool {
-    [
-        "host",
-        "forwarded",
-        "content-length",
-        "x-request-id",
-        "x-amzn-trace-id",
-    ]
-    .iter()
-    .any(|h| name.eq_ignore_ascii_case(h))
-        || starts_with_ignore_case(name, "x-forwarded-")
+    named(
+        name,
+        &[
+            "host",
+            "forwarded",
+            "content-length",
+            "x-request-id",
+            "x-amzn-trace-id",
+        ],
+        "x-forwarded-",
+    )
 }
 
-fn starts_with_ignore_case(name: &str, prefix: &str) -> bool {
-    name.get(..prefix.len())
-        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+/// Whether `name` is one of `names` or starts with `prefix`, ignoring ASCII case.
+fn named(name: &str, names: &[&str], prefix: &str) -> bool {
+    names.iter().any(|n| name.eq_ignore_ascii_case(n))
+        || name
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 /// Builds the backend request's headers from the client's.
