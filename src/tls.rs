@@ -47,7 +47,7 @@ pub struct TlsError {
 }
 
 impl TlsError {
-    fn new(variable: &'static str, problem: impl std::fmt::Display) -> TlsError {
+    pub(crate) fn new(variable: &'static str, problem: impl std::fmt::Display) -> TlsError {
         TlsError {
             variable,
             problem: problem.to_string(),

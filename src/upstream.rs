@@ -106,9 +106,11 @@ impl Upstream {
             None => crate::tls::plain_http_config()?,
         };
         builder = builder.tls_backend_preconfigured(tls_config);
-        let client = builder.build().map_err(|e| TlsError {
-            variable: "PROXY_TARGET_URL",
-            problem: format!("cannot build the HTTP client: {e}"),
+        let client = builder.build().map_err(|e| {
+            TlsError::new(
+                "PROXY_TARGET_URL",
+                format_args!("cannot build the HTTP client: {e}"),
+            )
         })?;
         Ok(Upstream { client, timeout })
     }
