@@ -202,28 +202,13 @@ fn group(samples: &[Sample]) -> Vec<Group<'_>> {
     groups
 }
 
-/// A root member's value, as it will be written.
-#[derive(Debug, Clone, Copy)]
+/// A root member's value, as it will be written. Numbers are finite (`Handle::push` keeps no
+/// other), so equal values are written alike.
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Member<'a> {
     Text(&'a str),
     Number(f64),
     Numbers(&'a [f64]),
-}
-
-impl Member<'_> {
-    /// Whether both would be written as the same JSON (non-finite numbers are written as
-    /// `null`, so they are all alike).
-    fn same(&self, other: &Member<'_>) -> bool {
-        let number = |a: f64, b: f64| a == b || (!a.is_finite() && !b.is_finite());
-        match (self, other) {
-            (Member::Text(a), Member::Text(b)) => a == b,
-            (Member::Number(a), Member::Number(b)) => number(*a, *b),
-            (Member::Numbers(a), Member::Numbers(b)) => {
-                a.len() == b.len() && a.iter().zip(b.iter()).all(|(a, b)| number(*a, *b))
-            }
-            _ => false,
-        }
-    }
 }
 
 impl Serialize for Member<'_> {
@@ -277,10 +262,10 @@ impl<'a> Doc<'a> {
         self.metric_count + new_metrics <= MAX_METRICS_PER_DOCUMENT
             && labels
                 .iter()
-                .all(|(k, v)| self.get(k).is_none_or(|x| x.same(&Member::Text(v))))
+                .all(|(k, v)| self.get(k).is_none_or(|x| *x == Member::Text(v)))
             && metrics
                 .iter()
-                .all(|(n, v)| self.get(n).is_none_or(|x| x.same(v)))
+                .all(|(n, v)| self.get(n).is_none_or(|x| x == v))
     }
 
     fn add(&mut self, labels: &[(&'a str, &'a str)], metrics: Vec<(&'a str, Member<'a>)>) {
