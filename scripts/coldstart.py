@@ -197,13 +197,18 @@ def spawn_floor(runs):
     return statistics.median(times)
 
 
-def main():
+def arguments(runs):
+    """The command line both cold-start scripts take."""
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
-    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--runs", type=int, default=runs)
     ap.add_argument("--entries", type=int, default=10_000)
     ap.add_argument("--target", default="https://127.0.0.1:9/api")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main():
+    args = arguments(runs=20)
 
     server = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -11,7 +11,6 @@ answer is in.
 
     python3 scripts/coldstart_emulator.py BINARY [--runs N] [--entries N] [--target URL]
 """
-import argparse
 import os
 import shutil
 import socket
@@ -25,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from coldstart import EVENT, allow_list, vm_hwm_kb  # noqa: E402
+from coldstart import EVENT, allow_list, arguments, vm_hwm_kb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,12 +98,7 @@ def one_run(binary, env, list_path):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("binary")
-    ap.add_argument("--runs", type=int, default=10)
-    ap.add_argument("--entries", type=int, default=10_000)
-    ap.add_argument("--target", default="https://127.0.0.1:9/api")
-    args = ap.parse_args()
+    args = arguments(runs=10)
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "SSL_CERT_FILE", "SSL_CERT_DIR")}
     env.update(AWS_LAMBDA_FUNCTION_NAME="_", PROXY_TARGET_URL=args.target)
     with tempfile.TemporaryDirectory() as tmp:
