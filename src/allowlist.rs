@@ -19,6 +19,60 @@ pub struct EntryError {
     pub why: &'static str,
 }
 
+/// One entry of an allow-list text, as written: where it stands and what it admits. Used
+/// where a person needs the entry rather than the merged ranges (the `config updated` diff,
+/// `vpc-proxy-ops check`); the request path only ever sees `AllowList`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// 1-based line of the text the entry is on.
+    pub line: usize,
+    /// The entry exactly as written (`10.0.0.0/8`).
+    pub text: String,
+    /// What it admits (IPv4-mapped IPv6 folded to IPv4).
+    pub net: IpNet,
+}
+
+impl Entry {
+    /// Does this entry admit `ip`? IPv4-mapped IPv6 addresses match as IPv4, as in `AllowList`.
+    pub fn admits(&self, ip: IpAddr) -> bool {
+        self.net.contains(&ip.to_canonical())
+    }
+}
+
+/// Every entry of one allow-list text, in order, or the first that does not parse. The same
+/// parser `AllowList::parse` uses, so a text this accepts is one the function accepts.
+pub fn entries(text: &str) -> Result<Vec<Entry>, EntryError> {
+    let mut out = Vec::new();
+    for_each_entry(text, |line, token, net| {
+        out.push(Entry {
+            line,
+            text: token.to_owned(),
+            net,
+        })
+    })?;
+    Ok(out)
+}
+
+/// Walks the entries of `text`: the one definition of the format's lines, comments and
+/// separators.
+fn for_each_entry(text: &str, mut each: impl FnMut(usize, &str, IpNet)) -> Result<(), EntryError> {
+    for (index, raw_line) in text.split('\n').enumerate() {
+        let line = raw_line.split('#').next().unwrap_or("");
+        for token in line.split(|c: char| c == ',' || c.is_whitespace()) {
+            if token.is_empty() {
+                continue;
+            }
+            let net = parse_entry(token).map_err(|why| EntryError {
+                line: index + 1,
+                entry: token.to_owned(),
+                why,
+            })?;
+            each(index + 1, token, net);
+        }
+    }
+    Ok(())
+}
+
 /// Sorted, disjoint, non-adjacent inclusive ranges. Starts and ends live in separate vectors
 /// so the binary search walks a dense array of keys.
 #[derive(Debug, Default, Clone)]
@@ -140,21 +194,7 @@ struct Builder {
 
 impl Builder {
     fn add_text(&mut self, text: &str) -> Result<(), EntryError> {
-        for (index, raw_line) in text.split('\n').enumerate() {
-            let line = raw_line.split('#').next().unwrap_or("");
-            for token in line.split(|c: char| c == ',' || c.is_whitespace()) {
-                if token.is_empty() {
-                    continue;
-                }
-                let net = parse_entry(token).map_err(|why| EntryError {
-                    line: index + 1,
-                    entry: token.to_owned(),
-                    why,
-                })?;
-                self.add(net);
-            }
-        }
-        Ok(())
+        for_each_entry(text, |_, _, net| self.add(net))
     }
 
     fn add(&mut self, net: IpNet) {
@@ -221,6 +261,28 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn entries_keep_line_and_text_and_agree_with_the_list() {
+        let text = "# office\n10.0.0.1, 192.168.0.0/16 # vpn\n\n::ffff:10.1.0.0/112\n";
+        let got = entries(text).unwrap();
+        let lines: Vec<(usize, &str)> = got.iter().map(|e| (e.line, e.text.as_str())).collect();
+        assert_eq!(
+            lines,
+            [
+                (2, "10.0.0.1"),
+                (2, "192.168.0.0/16"),
+                (4, "::ffff:10.1.0.0/112")
+            ]
+        );
+        assert!(got[2].admits(ip("10.1.2.3")));
+        assert!(got[2].admits(ip("::ffff:10.1.2.3")));
+        assert!(!got[0].admits(ip("10.0.0.2")));
+        let list = AllowList::parse(text).unwrap();
+        assert_eq!(list.entries(), got.len());
+        let e = entries("10.0.0.1\n10.0.0.1/8").unwrap_err();
+        assert_eq!((e.line, e.entry.as_str()), (2, "10.0.0.1/8"));
     }
 
     #[test]
