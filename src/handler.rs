@@ -260,7 +260,7 @@ impl Proxy {
     }
 }
 
-/// Any token method goes (SPEC.md: "the method, any method"), except CONNECT: an HTTP/1.1
+/// Any token method goes (the contract: "the method, any method"), except CONNECT: an HTTP/1.1
 /// client turns it into a tunnel to an authority, so there would be no path and no body to
 /// forward byte for byte.
 fn parse_method(text: &str) -> Result<Method, Stop> {

@@ -72,7 +72,7 @@ impl ForwardPolicy {
 }
 
 /// Headers the proxy itself sets on every backend request from what API Gateway verified
-/// (SPEC.md, "What the backend receives"); configuration cannot replace them.
+/// (README, "What the backend receives"); configuration cannot replace them.
 const PROXY_SET: &[&str] = &[
     "x-forwarded-for",
     "x-forwarded-proto",

@@ -1,4 +1,4 @@
-//! The handler against real loopback backends: every row of SPEC.md's response table, what
+//! The handler against real loopback backends: every row of the README's response table, what
 //! the backend receives, and what goes back. Backend faults (resets, hangs, restarts, stale
 //! pooled connections) are in tests/faults.rs.
 

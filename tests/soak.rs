@@ -1,5 +1,5 @@
 //! Soak: the built binary under the real runtime emulator serves a long run of mixed
-//! invocations (every outcome SPEC.md names, v1 and v2, text and binary bodies, backend faults
+//! invocations (every outcome the README names, v1 and v2, text and binary bodies, backend faults
 //! and hangs) while its resident memory and open file descriptors are sampled. Every answer
 //! must be the expected one, the log must hold one summary line per invocation with the same
 //! status, and memory and descriptors must stay flat once warm.

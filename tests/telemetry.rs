@@ -1,5 +1,5 @@
 //! The telemetry contract, from captured output of the real subscriber and recorder: one
-//! summary line per invocation with SPEC.md's keys, no secret anywhere (DEBUG included), valid
+//! summary line per invocation with the README's keys, no secret anywhere (DEBUG included), valid
 //! EMF with exact counts, ColdStart once, and the per-IP cap.
 
 mod common;

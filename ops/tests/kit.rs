@@ -155,7 +155,7 @@ fn dashboard_has_the_alarm_widget_on_top_and_fits_the_grid() {
     }
 }
 
-/// The consistency test of issue 4, both directions, derived from `catalog::ALL`.
+/// The kit-and-catalog consistency test, both directions, derived from `catalog::ALL`.
 #[test]
 fn dashboard_shows_every_emitted_metric_and_nothing_the_proxy_does_not_emit() {
     let (_, values, rendered) = common::rendered();
