@@ -1,4 +1,5 @@
-//! Configuration: every environment variable of the contract (README, "Configuration"), read once at start into typed values.
+//! Configuration: every environment variable of the contract (README, "Configuration"), read
+//! once at start into typed values.
 //!
 //! It owns defaults, validation and the wording of configuration errors, which always name the
 //! variable, the line where that applies, and the bad value (never a secret's value). It must
