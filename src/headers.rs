@@ -94,7 +94,10 @@ pub enum UpstreamHeaderError {
     BadName { line: usize, name: String },
     #[error("line {line}: header {name:?} has an invalid value (value not shown)")]
     BadValue { line: usize, name: String },
-    #[error("line {line}: header {name:?} is managed by the proxy and cannot be set")]
+    #[error(
+        "line {line}: header {name:?} is managed by the proxy (hop-by-hop, Host, X-Forwarded-*, \
+         or a client address) and cannot be set"
+    )]
     Reserved { line: usize, name: String },
 }
 
@@ -116,9 +119,12 @@ impl UpstreamHeaders {
                     name: name.to_owned(),
                 }
             })?;
+            // A constant client address would be false for every client but one: the
+            // verified address already goes in X-Forwarded-For.
             if is_hop_by_hop(header.as_str())
                 || header == http::header::HOST
                 || PROXY_SET.contains(&header.as_str())
+                || claims_client_address(header.as_str())
             {
                 return Err(UpstreamHeaderError::Reserved {
                     line: line_no,
@@ -194,19 +200,45 @@ pub fn is_hop_by_hop(name: &str) -> bool {
     )
 }
 
+/// Headers a backend (or a framework's "trusted proxy" setting) may take as the client's
+/// address. Only the proxy's own `X-Forwarded-For` carries one: a client that could send any
+/// of these could tell the backend any source address.
+const CLIENT_ADDRESS: &[&str] = &[
+    "x-real-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "cf-connecting-ipv6",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "fastly-client-ip",
+    "x-original-forwarded-for",
+    "x-forwarded",
+    "forwarded-for",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "client-ip",
+    "x-proxyuser-ip",
+    "x-envoy-external-address",
+    "x-azure-clientip",
+    "cloudfront-viewer-address",
+];
+
+/// Whether the header claims a client address (`Forwarded` and the list above; the
+/// `X-Forwarded-*` family is the proxy's own, see `is_managed`).
+fn claims_client_address(name: &str) -> bool {
+    name.eq_ignore_ascii_case("forwarded")
+        || CLIENT_ADDRESS.iter().any(|n| name.eq_ignore_ascii_case(n))
+}
+
 /// Headers the proxy always sets or always drops, whatever the policy says; in any case.
 fn is_managed(name: &str) -> bool {
-    named(
-        name,
-        &[
-            "host",
-            "forwarded",
-            "content-length",
-            "x-request-id",
-            "x-amzn-trace-id",
-        ],
-        "x-forwarded-",
-    )
+    claims_client_address(name)
+        || named(
+            name,
+            &["host", "content-length", "x-request-id", "x-amzn-trace-id"],
+            "x-forwarded-",
+        )
 }
 
 /// Whether `name` is one of `names` or starts with `prefix`, ignoring ASCII case.
@@ -425,6 +457,46 @@ mod tests {
             "content-length",
         ] {
             assert!(h.get(gone).is_none(), "{gone} forwarded");
+        }
+    }
+
+    #[test]
+    fn client_address_headers_never_cross_even_under_star() {
+        let spoofs = [
+            ("X-Real-IP", "1.2.3.4"),
+            ("True-Client-IP", "1.2.3.4"),
+            ("CF-Connecting-IP", "1.2.3.4"),
+            ("X-Client-IP", "1.2.3.4"),
+            ("X-Cluster-Client-IP", "1.2.3.4"),
+            ("Fastly-Client-IP", "1.2.3.4"),
+            ("X-Original-Forwarded-For", "1.2.3.4"),
+            ("x-forwarded", "for=1.2.3.4"),
+            ("Forwarded-For", "1.2.3.4"),
+            ("X-Originating-IP", "1.2.3.4"),
+            ("Client-IP", "1.2.3.4"),
+            ("CloudFront-Viewer-Address", "1.2.3.4:5"),
+        ];
+        let listed = spoofs.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(",");
+        for policy in [ForwardPolicy::All, ForwardPolicy::parse(&listed).unwrap()] {
+            let h = upstream_request_headers(
+                &policy,
+                &UpstreamHeaders::default(),
+                &pairs(&spoofs),
+                NO_COOKIES,
+                &fwd(),
+            )
+            .unwrap();
+            for (name, _) in spoofs {
+                assert!(h.get(name).is_none(), "{name} forwarded under {policy:?}");
+            }
+            assert_eq!(values(&h, "x-forwarded-for"), ["198.51.100.7"]);
+        }
+        for (name, _) in spoofs {
+            let e = UpstreamHeaders::parse(&format!("{name}: 10.0.0.1")).unwrap_err();
+            assert!(
+                matches!(e, UpstreamHeaderError::Reserved { line: 1, .. }),
+                "{name}: {e}"
+            );
         }
     }
 
