@@ -1,7 +1,7 @@
 //! Encoding the answer for API Gateway, in the shape of the event that asked.
 //!
 //! It owns the v1 (`multiValueHeaders`) and v2 (`cookies`) response formats, the text-or-
-//! base64 decision, the proxy's own error bodies and Lambda's 6 MB response limit. It must
+//! base64 decision, the proxy's own error bodies and Lambda's response limit (6,291,556 bytes). It must
 //! never alter a text body, never drop a repeated header or a `Set-Cookie`, and never hand
 //! the runtime a payload Lambda would refuse: that becomes a 502 here, measured on the bytes
 //! actually sent.
@@ -14,8 +14,9 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::event::Version;
 use crate::headers::response_headers;
 
-/// Lambda's synchronous response payload limit, on the serialized JSON.
-pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+/// Lambda's synchronous response payload limit, on the serialized JSON: 6,291,556 bytes (6 MiB
+/// and 100 bytes), the largest payload Lambda hands back rather than failing the invocation.
+pub const MAX_RESPONSE_BYTES: usize = 6_291_556;
 
 /// The proxy's own answers. Each has exactly one status and body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +51,7 @@ impl ErrorReply {
 
 /// The response would not fit in a Lambda payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("response exceeds Lambda's 6 MB payload limit")]
+#[error("response exceeds Lambda's payload limit of 6,291,556 bytes")]
 pub struct TooLarge;
 
 /// A response payload: JSON that Lambda accepts as an API Gateway proxy response. Only this
@@ -445,6 +446,77 @@ mod tests {
         let escapes = vec![1u8; MAX_RESPONSE_BYTES / 6 + 10];
         assert_eq!(
             from_backend(Version::V2, 200, &t, &escapes).unwrap_err(),
+            TooLarge
+        );
+    }
+
+    /// A body that makes the payload exactly `len` bytes: control characters (six bytes each
+    /// once escaped) topped up with plain letters.
+    fn escaped_text_for(version: Version, h: &HeaderMap, len: usize) -> Vec<u8> {
+        let overhead = from_backend(version, 200, h, b"")
+            .unwrap()
+            .payload
+            .as_str()
+            .len();
+        let room = len - overhead;
+        let mut body = vec![1u8; room / 6];
+        body.resize(room / 6 + room % 6, b'a');
+        body
+    }
+
+    #[test]
+    fn text_with_heavy_escaping_fits_up_to_the_exact_limit() {
+        let t = headers(&[("content-type", "text/plain")]);
+        for version in [Version::V1, Version::V2] {
+            let body = escaped_text_for(version, &t, MAX_RESPONSE_BYTES);
+            let at_limit = from_backend(version, 200, &t, &body).unwrap();
+            assert_eq!(at_limit.payload.as_str().len(), MAX_RESPONSE_BYTES);
+            assert_eq!(json(&at_limit)["body"].as_str().unwrap().as_bytes(), body);
+            let body = escaped_text_for(version, &t, MAX_RESPONSE_BYTES + 1);
+            assert_eq!(from_backend(version, 200, &t, &body).unwrap_err(), TooLarge);
+        }
+    }
+
+    #[test]
+    fn binary_fits_up_to_the_exact_limit() {
+        // Base64 grows in steps of four: a header value tops the payload up to the byte.
+        let pad = |n: usize| -> HeaderMap {
+            let mut h = headers(&[("content-type", "application/octet-stream")]);
+            h.append("x-pad", HeaderValue::from_str(&"p".repeat(n)).unwrap());
+            h
+        };
+        let size = |h: &HeaderMap, body: &[u8]| -> usize {
+            let encoded = Body::Base64(body).encoded_len();
+            from_backend(Version::V2, 200, h, b"")
+                .unwrap()
+                .payload
+                .as_str()
+                .len()
+                + encoded
+        };
+        let body = vec![0xA5u8; (MAX_RESPONSE_BYTES - 200) / 4 * 3];
+        let short = MAX_RESPONSE_BYTES - size(&pad(1), &body);
+        let exact = pad(1 + short);
+        let at_limit = from_backend(Version::V2, 200, &exact, &body).unwrap();
+        assert_eq!(at_limit.payload.as_str().len(), MAX_RESPONSE_BYTES);
+        assert_eq!(json(&at_limit)["isBase64Encoded"], true);
+        let over = pad(2 + short);
+        assert_eq!(
+            from_backend(Version::V2, 200, &over, &body).unwrap_err(),
+            TooLarge
+        );
+        // And through v1, whose header is written twice (headers and multiValueHeaders).
+        let h = headers(&[("content-type", "application/octet-stream")]);
+        let overhead = from_backend(Version::V1, 200, &h, b"")
+            .unwrap()
+            .payload
+            .as_str()
+            .len();
+        let fits = vec![7u8; (MAX_RESPONSE_BYTES - overhead) / 4 * 3];
+        assert!(from_backend(Version::V1, 200, &h, &fits).is_ok());
+        let grown = vec![7u8; fits.len() + 1];
+        assert_eq!(
+            from_backend(Version::V1, 200, &h, &grown).unwrap_err(),
             TooLarge
         );
     }
