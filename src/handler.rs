@@ -15,12 +15,12 @@ use crate::allowlist::AllowList;
 use crate::config::{Config, ConfigError};
 use crate::event::{self, DecodeError, Decoded, RequestQuery, Version};
 use crate::headers::{ForwardPolicy, Forwarding, UpstreamHeaders, upstream_request_headers};
-use crate::outcome::{Outcome, Refusal};
+use crate::outcome::{FailureKind, Outcome, Refusal, UpstreamError};
 use crate::response::{self, Encoded, ErrorReply, Payload};
 use crate::target::{Query, Target, UrlError};
 use crate::telemetry::Telemetry;
 use crate::telemetry::redact::Redactor;
-use crate::upstream::{Outbound, Upstream, UpstreamError};
+use crate::upstream::{Outbound, Upstream};
 
 /// Time kept back from the invocation deadline to encode and return the response, so the
 /// client gets a 504 from us rather than a Lambda timeout.
@@ -58,11 +58,14 @@ impl Stop {
                 ErrorReply::Forbidden
             }
             Stop::Refused(_) => ErrorReply::BadRequest,
-            Stop::Upstream(UpstreamError::Timeout) => ErrorReply::GatewayTimeout,
-            Stop::Upstream(UpstreamError::TooLarge) => ErrorReply::TooLarge,
-            Stop::Upstream(UpstreamError::Connect | UpstreamError::Tls | UpstreamError::Reset) => {
-                ErrorReply::BadGateway
-            }
+            Stop::Upstream(e) => match e.kind() {
+                FailureKind::Timeout => ErrorReply::GatewayTimeout,
+                FailureKind::TooLarge => ErrorReply::TooLarge,
+                FailureKind::Connect
+                | FailureKind::Tls
+                | FailureKind::Reset
+                | FailureKind::BadResponse => ErrorReply::BadGateway,
+            },
         }
     }
 }
@@ -212,10 +215,10 @@ impl Proxy {
         .map_err(|_| Stop::Refused(Refusal::BadHeader))?;
         let budget = self
             .budget(invocation.deadline)
-            .ok_or(UpstreamError::Timeout)?;
+            .ok_or(UpstreamError::TimedOut)?;
         let outbound = Outbound {
             method,
-            url,
+            uri: url,
             headers,
             body: request.body,
         };
@@ -229,7 +232,7 @@ impl Proxy {
             &answer.headers,
             &answer.body,
         )
-        .map_err(|_| Stop::Upstream(UpstreamError::TooLarge))
+        .map_err(|_| Stop::Upstream(UpstreamError::ResponseTooLarge))
     }
 
     fn admit(&self, source_ip: Option<&str>) -> Result<IpAddr, Stop> {

@@ -2,11 +2,10 @@
 //!
 //! The handler fills one `Outcome` as it goes and hands it to telemetry exactly once, so the
 //! summary line and the metrics cannot disagree. It holds facts only (no formatting) and no
-//! secret: no header values, no body, no query string.
+//! secret: no header values, no body, no query string, no text from the backend. It depends
+//! on no HTTP or TLS library: the upstream client maps its errors into `UpstreamError`.
 
 use std::time::Duration;
-
-use crate::upstream::UpstreamError;
 
 /// The proxy's verdict on the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +67,186 @@ impl Refusal {
     }
 }
 
+/// Why the backend gave no usable answer, as exactly as typed errors tell it. Closed set: each
+/// value belongs to one `reason` (the `Reason` metric dimension, kept small) and has one fixed
+/// phrase for the summary line's `error` key; neither ever carries text from a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// The backend's host actively refused the connection (nothing listening: RST to SYN).
+    #[error("connection refused")]
+    ConnectionRefused,
+    /// The connect did not finish in time: SYNs dropped (security group, NACL, host down).
+    #[error("connect timed out")]
+    ConnectTimedOut,
+    /// DNS gave no address for the target host.
+    #[error("name not resolved")]
+    NameNotResolved,
+    /// No route to the backend's network or host (ICMP unreachable).
+    #[error("network unreachable")]
+    NetworkUnreachable,
+    /// Any other connect failure (no local address, too many open files, ...).
+    #[error("connect failed")]
+    ConnectFailed,
+    #[error("certificate expired")]
+    CertificateExpired,
+    #[error("certificate not yet valid")]
+    CertificateNotYetValid,
+    /// The chain does not lead to a trusted root (a private CA not in `PROXY_TLS_CA_FILE`).
+    #[error("unknown issuer")]
+    UnknownIssuer,
+    /// The certificate does not name the target host.
+    #[error("hostname mismatch")]
+    HostnameMismatch,
+    #[error("certificate revoked")]
+    CertificateRevoked,
+    /// A certificate rustls cannot use for another reason (bad encoding, wrong usage, ...).
+    #[error("certificate invalid")]
+    CertificateInvalid,
+    /// The backend refused our client certificate (mutual TLS), or asked for one we lack.
+    #[error("client certificate rejected")]
+    ClientCertificateRejected,
+    /// The TCP connection was made but the TLS handshake did not finish in the connect time.
+    #[error("tls handshake timed out")]
+    TlsTimedOut,
+    /// Any other TLS failure: no common protocol or cipher, a peer that does not speak TLS,
+    /// an alert from the backend.
+    #[error("tls handshake failed")]
+    TlsFailed,
+    /// The connection was reset (RST) before the response was complete.
+    #[error("reset by peer")]
+    ResetByPeer,
+    /// The backend closed the connection (FIN) before the response was complete.
+    #[error("closed by peer")]
+    ClosedByPeer,
+    /// Bytes arrived that are not a valid HTTP/1.1 response (bad status line, bad or too many
+    /// header fields, bad chunking).
+    #[error("invalid response")]
+    InvalidResponse,
+    /// The response is larger than a Lambda response can carry.
+    #[error("response too large")]
+    ResponseTooLarge,
+    /// The backend accepted the connection but did not answer within the time budget.
+    #[error("timed out")]
+    TimedOut,
+}
+
+impl UpstreamError {
+    /// Every value, for tests and the ops kit's consistency checks.
+    pub const ALL: [UpstreamError; 19] = [
+        UpstreamError::ConnectionRefused,
+        UpstreamError::ConnectTimedOut,
+        UpstreamError::NameNotResolved,
+        UpstreamError::NetworkUnreachable,
+        UpstreamError::ConnectFailed,
+        UpstreamError::CertificateExpired,
+        UpstreamError::CertificateNotYetValid,
+        UpstreamError::UnknownIssuer,
+        UpstreamError::HostnameMismatch,
+        UpstreamError::CertificateRevoked,
+        UpstreamError::CertificateInvalid,
+        UpstreamError::ClientCertificateRejected,
+        UpstreamError::TlsTimedOut,
+        UpstreamError::TlsFailed,
+        UpstreamError::ResetByPeer,
+        UpstreamError::ClosedByPeer,
+        UpstreamError::InvalidResponse,
+        UpstreamError::ResponseTooLarge,
+        UpstreamError::TimedOut,
+    ];
+
+    /// The `Reason` dimension and summary `reason`: the class of failure.
+    pub fn reason(self) -> &'static str {
+        self.kind().reason()
+    }
+
+    /// The summary line's `error`: the cause, as a fixed phrase.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            UpstreamError::ConnectionRefused => "connection refused",
+            UpstreamError::ConnectTimedOut => "connect timed out",
+            UpstreamError::NameNotResolved => "name not resolved",
+            UpstreamError::NetworkUnreachable => "network unreachable",
+            UpstreamError::ConnectFailed => "connect failed",
+            UpstreamError::CertificateExpired => "certificate expired",
+            UpstreamError::CertificateNotYetValid => "certificate not yet valid",
+            UpstreamError::UnknownIssuer => "unknown issuer",
+            UpstreamError::HostnameMismatch => "hostname mismatch",
+            UpstreamError::CertificateRevoked => "certificate revoked",
+            UpstreamError::CertificateInvalid => "certificate invalid",
+            UpstreamError::ClientCertificateRejected => "client certificate rejected",
+            UpstreamError::TlsTimedOut => "tls handshake timed out",
+            UpstreamError::TlsFailed => "tls handshake failed",
+            UpstreamError::ResetByPeer => "reset by peer",
+            UpstreamError::ClosedByPeer => "closed by peer",
+            UpstreamError::InvalidResponse => "invalid response",
+            UpstreamError::ResponseTooLarge => "response too large",
+            UpstreamError::TimedOut => "timed out",
+        }
+    }
+
+    pub fn kind(self) -> FailureKind {
+        match self {
+            UpstreamError::ConnectionRefused
+            | UpstreamError::ConnectTimedOut
+            | UpstreamError::NameNotResolved
+            | UpstreamError::NetworkUnreachable
+            | UpstreamError::ConnectFailed => FailureKind::Connect,
+            UpstreamError::CertificateExpired
+            | UpstreamError::CertificateNotYetValid
+            | UpstreamError::UnknownIssuer
+            | UpstreamError::HostnameMismatch
+            | UpstreamError::CertificateRevoked
+            | UpstreamError::CertificateInvalid
+            | UpstreamError::ClientCertificateRejected
+            | UpstreamError::TlsTimedOut
+            | UpstreamError::TlsFailed => FailureKind::Tls,
+            UpstreamError::ResetByPeer | UpstreamError::ClosedByPeer => FailureKind::Reset,
+            UpstreamError::InvalidResponse => FailureKind::BadResponse,
+            UpstreamError::ResponseTooLarge => FailureKind::TooLarge,
+            UpstreamError::TimedOut => FailureKind::Timeout,
+        }
+    }
+}
+
+/// The class of an upstream failure: the `Reason` metric dimension, and what the client gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// No connection (502).
+    Connect,
+    /// TLS failed (502).
+    Tls,
+    /// The connection broke before the response was complete (502).
+    Reset,
+    /// The response started but is not valid HTTP (502); never retried.
+    BadResponse,
+    /// Too slow (504).
+    Timeout,
+    /// Too large for Lambda (502).
+    TooLarge,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 6] = [
+        FailureKind::Connect,
+        FailureKind::Tls,
+        FailureKind::Reset,
+        FailureKind::BadResponse,
+        FailureKind::Timeout,
+        FailureKind::TooLarge,
+    ];
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            FailureKind::Connect => "connect",
+            FailureKind::Tls => "tls",
+            FailureKind::Reset => "reset",
+            FailureKind::BadResponse => "bad_response",
+            FailureKind::Timeout => "timeout",
+            FailureKind::TooLarge => "too_large",
+        }
+    }
+}
+
 /// One invocation, as telemetry sees it.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -103,8 +282,40 @@ impl Outcome {
             .or_else(|| self.failure.map(UpstreamError::reason))
     }
 
+    /// The cause of an upstream failure, for the `error` key.
+    pub fn error(&self) -> Option<&'static str> {
+        self.failure.map(UpstreamError::phrase)
+    }
+
     /// Was a backend exchange attempted (or due but out of time)?
     pub fn forwarded(&self) -> bool {
         self.http && self.refusal.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cause_has_one_phrase_and_a_known_reason() {
+        let mut phrases: Vec<&str> = UpstreamError::ALL.iter().map(|e| e.phrase()).collect();
+        for e in UpstreamError::ALL {
+            assert_eq!(e.phrase(), e.to_string());
+            assert!(FailureKind::ALL.contains(&e.kind()), "{e:?}");
+        }
+        phrases.sort_unstable();
+        phrases.dedup();
+        assert_eq!(
+            phrases.len(),
+            UpstreamError::ALL.len(),
+            "phrases are distinct"
+        );
+        for kind in FailureKind::ALL {
+            assert!(
+                UpstreamError::ALL.iter().any(|e| e.kind() == kind),
+                "{kind:?} has a cause"
+            );
+        }
     }
 }

@@ -126,8 +126,9 @@ impl TlsSettings {
     }
 }
 
-/// A TLS config with no trust roots, for a client that only ever speaks plain HTTP: it
-/// satisfies the HTTP client's builder without reading the system trust store at start.
+/// A TLS config with no trust roots, for a client that only ever speaks plain HTTP (the
+/// reqwest clients of the tests and the bench): it satisfies a builder that insists on one
+/// without reading the system trust store. The proxy's own client needs none for http.
 pub fn plain_http_config() -> Result<rustls::ClientConfig, TlsError> {
     Ok(builder(provider())?
         .with_root_certificates(RootCertStore::empty())

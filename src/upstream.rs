@@ -1,21 +1,40 @@
 //! The one HTTP client to the backend, for the life of the execution environment.
 //!
-//! It owns connection pooling, the exchange's time budget, the single retry of an idempotent
-//! request on a dead pooled connection, and reading the response body under Lambda's payload
-//! limit. It must never follow a redirect, never use a system proxy, never buffer more than
-//! the limit, and never turn a failure into anything but one `UpstreamError`.
+//! It owns connections (TCP, TLS through the configs of `tls.rs`, HTTP/1.1 through hyper's
+//! connection API), their pool, the exchange's time budget, the single retry of a request on a
+//! dead connection, and reading the response body under Lambda's payload limit. It sends the
+//! request target exactly as `target.rs` built it (no URL library re-encodes it on the way).
+//! It must never follow a redirect, never use a proxy, never send a request again once any
+//! byte of its response has arrived, never buffer more than the limit, and never turn a
+//! failure into anything but one `UpstreamError`, a closed set with no text from the peer.
 
-use std::error::Error as _;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Method, StatusCode};
-use reqwest::Url;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
+use crate::outcome::FailureKind;
+pub use crate::outcome::UpstreamError;
 use crate::tls::{TlsError, TlsSettings};
 
-/// Bytes of backend body beyond which no Lambda response could carry it (6 MiB payload).
+/// Bytes of backend body beyond which no Lambda response could carry it.
 pub const MAX_BODY_BYTES: usize = crate::response::MAX_RESPONSE_BYTES;
+
+/// Header fields accepted in a backend response (hyper's default is 100; 40 `Set-Cookie` and
+/// 60 `Link` fields are a real answer, not an attack).
+pub const MAX_RESPONSE_HEADERS: usize = 500;
 
 /// Idle pooled connections are closed after this, below the 5 s keep-alive of common backend
 /// servers (Node.js, many Go and Python ones), so a reused connection is rarely one the
@@ -25,47 +44,17 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// A TCP/TLS connect that has not finished by now counts as unreachable (502), not slow.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Why the backend gave no usable answer. `reason()` values are a closed set: they become a
-/// metric dimension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("backend unreachable")]
-    Connect,
-    #[error("TLS failure talking to the backend")]
-    Tls,
-    #[error("connection to the backend failed")]
-    Reset,
-    #[error("backend did not answer in time")]
-    Timeout,
-    #[error("backend response too large for a Lambda response")]
-    TooLarge,
-}
-
-impl UpstreamError {
-    pub const ALL: [UpstreamError; 5] = [
-        UpstreamError::Connect,
-        UpstreamError::Tls,
-        UpstreamError::Reset,
-        UpstreamError::Timeout,
-        UpstreamError::TooLarge,
-    ];
-
-    pub fn reason(self) -> &'static str {
-        match self {
-            UpstreamError::Connect => "connect",
-            UpstreamError::Tls => "tls",
-            UpstreamError::Reset => "reset",
-            UpstreamError::Timeout => "timeout",
-            UpstreamError::TooLarge => "too_large",
-        }
-    }
-}
+/// How long a connection may take, after its response, to be ready for the next request
+/// before it is closed instead of pooled (it is still sending a request body the backend
+/// stopped reading). A healthy one is ready at once.
+const POOL_READY_WAIT: Duration = Duration::from_millis(100);
 
 /// A request ready to send.
 #[derive(Debug)]
 pub struct Outbound {
     pub method: Method,
-    pub url: Url,
+    /// Absolute: scheme and authority choose the connection, path and query go on the wire.
+    pub uri: Uri,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -81,60 +70,88 @@ pub struct Answer {
 }
 
 /// The pooled client and its default time budget.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Upstream {
-    client: reqwest::Client,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `None` for a plain-http target: no trust store is read for it.
+    tls: Option<TlsConnector>,
     timeout: Duration,
+    idle: Mutex<Vec<Idle>>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("tls", &self.inner.tls.is_some())
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection ready for a request.
+struct Conn {
+    /// `scheme://authority` it was opened to.
+    key: String,
+    sender: http1::SendRequest<Full<Bytes>>,
+    /// Bytes read from the backend on this connection so far (HTTP bytes, above TLS).
+    read: Arc<AtomicU64>,
+}
+
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+/// How one attempt failed: whether the request may go again on a fresh connection.
+enum Failure {
+    Retryable(UpstreamError),
+    Final(UpstreamError),
 }
 
 impl Upstream {
     /// Builds the client. TLS material is only turned into a config for an https target,
     /// which keeps a plain-http cold start free of trust-store reads.
     pub fn new(timeout: Duration, tls: Option<&TlsSettings>) -> Result<Upstream, TlsError> {
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .referer(false)
-            .http1_only()
-            .tcp_nodelay(true)
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT));
-        // reqwest is built without a default crypto provider; a plain-http target still gets
-        // a config (with no roots: an http target never negotiates TLS, redirects are off).
-        let tls_config = match tls {
-            Some(tls) => tls.client_config()?,
-            None => crate::tls::plain_http_config()?,
+        let tls = match tls {
+            Some(settings) => Some(TlsConnector::from(Arc::new(settings.client_config()?))),
+            None => None,
         };
-        builder = builder.tls_backend_preconfigured(tls_config);
-        let client = builder.build().map_err(|e| {
-            TlsError::new(
-                "PROXY_TARGET_URL",
-                format_args!("cannot build the HTTP client: {e}"),
-            )
-        })?;
-        Ok(Upstream { client, timeout })
+        Ok(Upstream {
+            inner: Arc::new(Inner {
+                tls,
+                timeout,
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
     }
 
     /// The configured timeout (`PROXY_TIMEOUT_MS`).
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.inner.timeout
     }
 
-    /// Sends the request within `budget`, retrying once on a dead connection when the method
-    /// is idempotent, and reads the whole body.
+    /// Sends the request within `budget` and reads the whole body. A connection that dies
+    /// before any byte of the response arrives is replaced once by a fresh one: for any
+    /// method when the request never left (the pooled connection was already closed), for
+    /// idempotent methods otherwise.
+    ///
+    /// Time: each connect has until `min(3 s, what is left of the budget)`; a connect that
+    /// has not finished then is `ConnectTimedOut` (502), whatever cut the time short. Once
+    /// connected, the rest of the budget is the backend's; running out is `TimedOut` (504).
     pub async fn send(
         &self,
         request: &Outbound,
         budget: Duration,
     ) -> Result<Answer, UpstreamError> {
         let start = Instant::now();
-        let deadline = tokio::time::Instant::from_std(start + budget);
-        let mut retried = false;
+        let deadline = start + budget;
+        let mut fresh_only = false;
         loop {
-            let attempt = self.exchange(request);
-            match tokio::time::timeout_at(deadline, attempt).await {
-                Err(_) => return Err(UpstreamError::Timeout),
-                Ok(Ok((status, headers, body))) => {
+            match self.attempt(request, deadline, fresh_only).await {
+                Ok((status, headers, body)) => {
                     return Ok(Answer {
                         status,
                         headers,
@@ -142,60 +159,217 @@ impl Upstream {
                         latency: start.elapsed(),
                     });
                 }
-                Ok(Err(Failure::BeforeResponse(UpstreamError::Reset)))
-                    if !retried && is_idempotent(&request.method) =>
-                {
-                    tracing::debug!("backend connection failed before a response; retrying once");
-                    retried = true;
+                Err(Failure::Retryable(e)) if !fresh_only => {
+                    tracing::debug!(
+                        error = e.phrase(),
+                        "backend connection failed before a response; retrying once"
+                    );
+                    fresh_only = true;
                 }
-                Ok(Err(Failure::BeforeResponse(e) | Failure::AfterResponse(e))) => return Err(e),
+                Err(Failure::Retryable(e) | Failure::Final(e)) => return Err(e),
             }
         }
     }
 
-    async fn exchange(
+    async fn attempt(
         &self,
         request: &Outbound,
+        deadline: Instant,
+        fresh_only: bool,
     ) -> Result<(StatusCode, HeaderMap, Bytes), Failure> {
-        let mut response = self
-            .client
-            .request(request.method.clone(), request.url.clone())
-            .headers(request.headers.clone())
-            .body(request.body.clone())
-            .send()
-            .await
-            .map_err(|e| Failure::BeforeResponse(classify(&e)))?;
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_BODY_BYTES as u64)
-        {
-            return Err(Failure::AfterResponse(UpstreamError::TooLarge));
+        let key = pool_key(&request.uri);
+        let pooled = if fresh_only {
+            None
+        } else {
+            self.checkout(&key)
+        };
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => self
+                .connect(&request.uri, key, deadline)
+                .await
+                .map_err(Failure::Final)?,
+        };
+        let outgoing = origin_form(request).map_err(Failure::Final)?;
+        let idempotent = is_idempotent(&request.method);
+        let read_before = conn.read.load(Ordering::Relaxed);
+        let exchange = async {
+            let response = conn.sender.send_request(outgoing).await.map_err(|e| {
+                let started = conn.read.load(Ordering::Relaxed) != read_before;
+                exchange_failure(&e, started, idempotent)
+            })?;
+            let (parts, body) = response.into_parts();
+            let body = read_body(&parts.headers, body).await?;
+            Ok::<_, Failure>((parts, body))
+        };
+        let (parts, body) = match tokio::time::timeout_at(deadline.into(), exchange).await {
+            Err(_) => return Err(Failure::Final(UpstreamError::TimedOut)),
+            Ok(result) => result?,
+        };
+        if !wants_close(&parts.headers) {
+            self.checkin(conn).await;
         }
-        let status = response.status();
-        let headers = std::mem::take(response.headers_mut());
-        let mut body = BytesMut::with_capacity(
-            response
-                .content_length()
-                .map_or(0, |len| len as usize)
-                .min(MAX_BODY_BYTES),
-        );
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| Failure::AfterResponse(classify(&e)))?
-        {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(Failure::AfterResponse(UpstreamError::TooLarge));
-            }
-            body.extend_from_slice(&chunk);
+        Ok((parts.status, parts.headers, body))
+    }
+
+    /// The most recently used idle connection to `key` that is still open and young enough.
+    fn checkout(&self, key: &str) -> Option<Conn> {
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.retain(|i| i.since.elapsed() < POOL_IDLE_TIMEOUT && !i.conn.sender.is_closed());
+        let index = idle
+            .iter()
+            .rposition(|i| i.conn.key == key && i.conn.sender.is_ready())?;
+        Some(idle.swap_remove(index).conn)
+    }
+
+    /// Pools a connection whose exchange is complete, once it can take the next request.
+    async fn checkin(&self, mut conn: Conn) {
+        let ready = tokio::time::timeout(POOL_READY_WAIT, conn.sender.ready()).await;
+        if matches!(ready, Ok(Ok(()))) {
+            let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+            idle.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
         }
-        Ok((status, headers, body.freeze()))
+    }
+
+    /// Opens a connection: resolve, TCP, TLS for https, HTTP/1.1 handshake. The whole of it
+    /// runs against one connect deadline, so whether it finished is never a race.
+    async fn connect(
+        &self,
+        uri: &Uri,
+        key: String,
+        deadline: Instant,
+    ) -> Result<Conn, UpstreamError> {
+        let connect_deadline: tokio::time::Instant =
+            deadline.min(Instant::now() + MAX_CONNECT_TIMEOUT).into();
+        let host = uri
+            .host()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+            .ok_or(UpstreamError::ConnectFailed)?;
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let tcp = tokio::time::timeout_at(connect_deadline, tcp_connect(host, port))
+            .await
+            .map_err(|_| UpstreamError::ConnectTimedOut)??;
+        // Requests are written whole by hyper; Nagle would only delay the last segment.
+        let _ = tcp.set_nodelay(true);
+        if !https {
+            return handshake(tcp, key).await;
+        }
+        let connector = self.inner.tls.as_ref().ok_or(UpstreamError::TlsFailed)?;
+        let name = ServerName::try_from(host.to_owned()).map_err(|_| UpstreamError::TlsFailed)?;
+        let tls = tokio::time::timeout_at(connect_deadline, connector.connect(name, tcp))
+            .await
+            .map_err(|_| UpstreamError::TlsTimedOut)?
+            .map_err(|e| tls_failure(&e).unwrap_or_else(|| stream_failure(&e)))?;
+        handshake(tls, key).await
     }
 }
 
-enum Failure {
-    BeforeResponse(UpstreamError),
-    AfterResponse(UpstreamError),
+/// Resolves `host` (unless it is an address) and connects to each address in turn.
+async fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, UpstreamError> {
+    let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|_| UpstreamError::NameNotResolved)?
+            .collect(),
+    };
+    let mut last = UpstreamError::NameNotResolved;
+    for address in addresses {
+        match TcpStream::connect(address).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = connect_failure(&e),
+        }
+    }
+    Err(last)
+}
+
+/// Starts HTTP/1.1 on an open stream; the connection runs in its own task.
+async fn handshake<S>(stream: S, key: String) -> Result<Conn, UpstreamError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let read = Arc::new(AtomicU64::new(0));
+    let io = TokioIo::new(Counted {
+        inner: stream,
+        read: read.clone(),
+    });
+    let (sender, connection) = http1::Builder::new()
+        .max_headers(MAX_RESPONSE_HEADERS)
+        .handshake(io)
+        .await
+        .map_err(|_| UpstreamError::ConnectFailed)?;
+    tokio::spawn(async move {
+        // Its error, if any, reaches the request through the sender.
+        let _ = connection.await;
+    });
+    Ok(Conn { key, sender, read })
+}
+
+/// The request as it goes on the wire: origin-form target (path and query exactly as
+/// built), `Host` from the authority, the body whole.
+fn origin_form(request: &Outbound) -> Result<Request<Full<Bytes>>, UpstreamError> {
+    let authority = request
+        .uri
+        .authority()
+        .ok_or(UpstreamError::ConnectFailed)?;
+    let host =
+        HeaderValue::from_str(authority.as_str()).map_err(|_| UpstreamError::ConnectFailed)?;
+    let target = request
+        .uri
+        .path_and_query()
+        .cloned()
+        .map_or_else(|| Uri::from_static("/"), Uri::from);
+    let mut outgoing = Request::new(Full::new(request.body.clone()));
+    *outgoing.method_mut() = request.method.clone();
+    *outgoing.uri_mut() = target;
+    *outgoing.headers_mut() = request.headers.clone();
+    outgoing.headers_mut().insert(http::header::HOST, host);
+    Ok(outgoing)
+}
+
+/// Reads the whole body, refusing more than a Lambda response can carry.
+async fn read_body(headers: &HeaderMap, mut body: hyper::body::Incoming) -> Result<Bytes, Failure> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(Failure::Final(UpstreamError::ResponseTooLarge));
+    }
+    let capacity = declared.map_or(0, |len| len as usize).min(MAX_BODY_BYTES);
+    let mut buffer = BytesMut::with_capacity(capacity);
+    while let Some(frame) = body.frame().await {
+        // The response has started: whatever breaks now is final.
+        let frame = frame.map_err(|e| exchange_failure(&e, true, false))?;
+        if let Ok(data) = frame.into_data() {
+            if buffer.len() + data.len() > MAX_BODY_BYTES {
+                return Err(Failure::Final(UpstreamError::ResponseTooLarge));
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    Ok(buffer.freeze())
+}
+
+fn wants_close(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("close"))
+}
+
+fn pool_key(uri: &Uri) -> String {
+    format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or(""),
+        uri.authority().map_or("", |a| a.as_str())
+    )
 }
 
 /// RFC 9110 §9.2.2: repeating these has the same effect as sending once.
@@ -206,39 +380,153 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-/// Whether `e` is a rustls error, or io errors wrapping one. The TLS connector wraps it in
-/// two io errors, and `io::Error::source` skips the wrapped error itself, so the source chain
-/// alone never reaches it.
-fn is_rustls(mut e: &(dyn std::error::Error + 'static)) -> bool {
-    loop {
-        if e.is::<rustls::Error>() {
-            return true;
-        }
-        match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => e = inner,
-            None => return false,
-        }
+/// A failure of the exchange on an open connection. `started`: some byte of the response
+/// had arrived, so the backend has the request and it must not go again.
+fn exchange_failure(e: &hyper::Error, started: bool, idempotent: bool) -> Failure {
+    // The request never left: the pooled connection was closed before it could be written.
+    if e.is_canceled() && !started {
+        return Failure::Retryable(UpstreamError::ClosedByPeer);
+    }
+    let cause = if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+        UpstreamError::InvalidResponse
+    } else if let Some(tls) = source_chain(e).find_map(find_rustls) {
+        tls_cause(tls)
+    } else if let Some(io) = source_chain(e).find_map(|s| s.downcast_ref::<std::io::Error>()) {
+        stream_failure(io)
+    } else {
+        // Incomplete message, closed channel: the backend went away mid-exchange.
+        UpstreamError::ClosedByPeer
+    };
+    if cause.kind() == FailureKind::Reset && !started && idempotent {
+        Failure::Retryable(cause)
+    } else {
+        Failure::Final(cause)
     }
 }
 
-fn classify(error: &reqwest::Error) -> UpstreamError {
-    let mut source = error.source();
-    while let Some(e) = source {
-        if is_rustls(e) {
-            return UpstreamError::Tls;
+fn source_chain<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |e| e.source())
+}
+
+/// The rustls error inside `e`, looking through io errors that wrap one (`io::Error::source`
+/// skips the wrapped error itself, so the source chain alone never reaches it).
+fn find_rustls<'a>(mut e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
         }
-        source = e.source();
+        e = e.downcast_ref::<std::io::Error>()?.get_ref()?;
     }
-    // A connect that timed out is also a timeout to reqwest; for us it is unreachable (502),
-    // not slow: see MAX_CONNECT_TIMEOUT.
-    if error.is_connect() {
-        UpstreamError::Connect
-    } else if error.is_timeout() {
-        UpstreamError::Timeout
-    } else {
-        UpstreamError::Reset
+}
+
+fn tls_failure(e: &std::io::Error) -> Option<UpstreamError> {
+    find_rustls(e).map(tls_cause)
+}
+
+fn tls_cause(e: &rustls::Error) -> UpstreamError {
+    use rustls::{AlertDescription as Alert, CertificateError as Cert};
+    match e {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            Cert::Expired | Cert::ExpiredContext { .. } => UpstreamError::CertificateExpired,
+            Cert::NotValidYet | Cert::NotValidYetContext { .. } => {
+                UpstreamError::CertificateNotYetValid
+            }
+            Cert::UnknownIssuer => UpstreamError::UnknownIssuer,
+            Cert::NotValidForName | Cert::NotValidForNameContext { .. } => {
+                UpstreamError::HostnameMismatch
+            }
+            Cert::Revoked => UpstreamError::CertificateRevoked,
+            _ => UpstreamError::CertificateInvalid,
+        },
+        // Alerts a server sends about the certificate it got from us (mutual TLS).
+        rustls::Error::AlertReceived(
+            Alert::CertificateRequired
+            | Alert::BadCertificate
+            | Alert::UnsupportedCertificate
+            | Alert::CertificateRevoked
+            | Alert::CertificateExpired
+            | Alert::CertificateUnknown
+            | Alert::UnknownCA
+            | Alert::AccessDenied,
+        ) => UpstreamError::ClientCertificateRejected,
+        _ => UpstreamError::TlsFailed,
+    }
+}
+
+fn connect_failure(e: &std::io::Error) -> UpstreamError {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::ConnectionRefused => UpstreamError::ConnectionRefused,
+        ErrorKind::TimedOut => UpstreamError::ConnectTimedOut,
+        ErrorKind::NetworkUnreachable | ErrorKind::HostUnreachable => {
+            UpstreamError::NetworkUnreachable
+        }
+        _ => UpstreamError::ConnectFailed,
+    }
+}
+
+/// An open connection that broke: RST, FIN where more was due, or bytes that do not decode
+/// (hyper reports a bad chunked encoding as invalid input).
+fn stream_failure(e: &std::io::Error) -> UpstreamError {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::UnexpectedEof => UpstreamError::ClosedByPeer,
+        ErrorKind::InvalidInput | ErrorKind::InvalidData => UpstreamError::InvalidResponse,
+        _ => UpstreamError::ResetByPeer,
+    }
+}
+
+/// A stream that counts the bytes read from it, so a failure can tell whether the response
+/// had started.
+struct Counted<S> {
+    inner: S,
+    read: Arc<AtomicU64>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let added = buf.filled().len().saturating_sub(before);
+        if added > 0 {
+            self.read.fetch_add(added as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -72,9 +72,7 @@ pub const STATUS_CLASSES: &[&str] = &["4xx", "5xx"];
 
 /// The values `Reason` can take (`UpstreamError::reason`).
 pub fn failure_reasons() -> impl Iterator<Item = &'static str> {
-    crate::upstream::UpstreamError::ALL
-        .iter()
-        .map(|e| e.reason())
+    crate::outcome::FailureKind::ALL.iter().map(|k| k.reason())
 }
 
 /// Unit of a metric by name ("None" for a name not in the table).

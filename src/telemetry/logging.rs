@@ -101,6 +101,7 @@ pub fn summary(service: &str, o: &Outcome) {
         path = o.path.as_deref(),
         decision = o.decision().as_str(),
         reason = o.reason(),
+        error = o.error(),
         status = o.status,
         upstream_status = o.upstream_status,
         upstream_latency_ms = o.upstream_latency.map(millis),
