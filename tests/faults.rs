@@ -125,9 +125,10 @@ async fn connect_that_never_completes_is_502_unreachable_not_504() {
         ("PROXY_ALLOWED_IPS", ALLOWED_IP),
         ("PROXY_TIMEOUT_MS", "20000"),
     ]);
-    let r = p.call(&v1("GET", "/", ALLOWED_IP)).await;
+    let r = p.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
     assert_eq!(r["statusCode"], 502, "{r}");
     assert_eq!(p.failure_reasons(), ["connect"]);
+    assert_eq!(p.failure_errors(), ["connect timed out"]);
     drop(listener);
 }
 
@@ -221,4 +222,292 @@ async fn stale_pooled_connection_is_retried_once_for_idempotent_methods_only() {
     assert_eq!(status(&p, "POST", "/2").await, 502);
     assert_eq!(p.failure_reasons(), ["reset"]);
     assert_eq!(status(&p, "POST", "/3").await, 200);
+}
+
+/// A raw backend answering every request on a connection with `head` (and no body), counting
+/// the requests it was sent; its base URL.
+async fn answering_with(head: Vec<u8>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let head = std::sync::Arc::new(head);
+    let addr = raw_backend(move |mut stream, _| {
+        let (seen, head) = (seen.clone(), head.clone());
+        async move {
+            while !read_head(&mut stream).await.is_empty() {
+                seen.fetch_add(1, Ordering::SeqCst);
+                write_all(&mut stream, &head).await;
+            }
+        }
+    })
+    .await;
+    (format!("http://{addr}"), count)
+}
+
+/// A 200 head with `fields` header fields in all (content-type and content-length among
+/// them), as a backend that sets many cookies and links sends it.
+fn head_with_fields(fields: usize) -> Vec<u8> {
+    let mut head =
+        String::from("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n");
+    for i in 0..fields - 2 {
+        if i % 3 == 0 {
+            head.push_str(&format!("set-cookie: c{i}=v{i}; Path=/\r\n"));
+        } else {
+            head.push_str(&format!("link: </r/{i}>; rel=preload\r\n"));
+        }
+    }
+    head.push_str("\r\nok");
+    head.into_bytes()
+}
+
+#[tokio::test]
+async fn responses_with_up_to_500_header_fields_are_accepted_and_sent_once() {
+    for fields in [101, 122, 500] {
+        let (url, sent) = answering_with(head_with_fields(fields)).await;
+        let p = proxy(&url);
+        let r = p.call(&v1("GET", "/many", ALLOWED_IP)).await;
+        assert_eq!(r["statusCode"], 200, "{fields} fields: {r}");
+        let cookies = r["multiValueHeaders"]["set-cookie"]
+            .as_array()
+            .unwrap()
+            .len();
+        let links = r["multiValueHeaders"]["link"].as_array().unwrap().len();
+        assert_eq!(cookies + links + 2, fields);
+        assert_eq!(
+            sent.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "sent once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_response_that_is_not_valid_http_is_502_bad_response_and_never_sent_again() {
+    for head in [
+        head_with_fields(501),
+        b"HTTP/1.1 2OO OK\r\ncontent-length: 2\r\n\r\nok".to_vec(),
+        b"garbage that is not a status line\r\n\r\n".to_vec(),
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nbad header line\r\n\r\nok".to_vec(),
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n".to_vec(),
+    ] {
+        let (url, sent) = answering_with(head.clone()).await;
+        let p = proxy(&url);
+        for method in ["GET", "PUT"] {
+            let r = p.call_logged(&v1(method, "/", ALLOWED_IP)).await;
+            assert_eq!(r["statusCode"], 502, "{}", String::from_utf8_lossy(&head));
+            assert_eq!(r["body"], r#"{"message":"Bad Gateway"}"#);
+        }
+        let shown = String::from_utf8_lossy(&head[..head.len().min(60)]).into_owned();
+        assert_eq!(
+            p.failure_reasons(),
+            ["bad_response", "bad_response"],
+            "{shown}"
+        );
+        assert_eq!(
+            p.failure_errors(),
+            ["invalid response", "invalid response"],
+            "{shown}"
+        );
+        assert_eq!(
+            sent.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "each request sent once: {}",
+            String::from_utf8_lossy(&head)
+        );
+    }
+}
+
+/// A loopback listener whose accept queue is full: the kernel drops further SYNs, so a
+/// connect hangs the way one to a silently filtering security group does. No packet leaves
+/// the machine.
+fn blackhole() -> (tokio::net::TcpListener, Vec<std::net::TcpStream>) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    loop {
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)) {
+            Ok(stream) => queued.push(stream),
+            Err(_) => break,
+        }
+        assert!(queued.len() < 64, "the accept queue never filled");
+    }
+    (listener, queued)
+}
+
+#[tokio::test]
+async fn a_hanging_connect_is_502_for_every_budget_even_one_cut_by_the_deadline() {
+    let (listener, _queued) = blackhole();
+    let target = format!("http://{}", listener.local_addr().unwrap());
+    // A long timeout cut short by the invocation's deadline: the connect did not finish in
+    // the time there was, so it is unreachable (502), as with any other budget.
+    let p = proxy_with(&[
+        ("PROXY_TARGET_URL", &target),
+        ("PROXY_ALLOWED_IPS", ALLOWED_IP),
+        ("PROXY_TIMEOUT_MS", "20000"),
+    ]);
+    for _ in 0..3 {
+        let mut inv = invocation();
+        inv.deadline = Some(std::time::SystemTime::now() + std::time::Duration::from_millis(400));
+        let r = p.call_with(&v1("GET", "/", ALLOWED_IP), inv).await;
+        assert_eq!(r["statusCode"], 502, "{r}");
+    }
+    assert_eq!(p.failure_reasons(), ["connect"; 3]);
+    // Budgets at and under the 3 s connect limit: the connect limit and the budget end
+    // together, and the connect's outcome decides, every time.
+    for timeout in ["1", "40", "150"] {
+        let p = proxy_with(&[
+            ("PROXY_TARGET_URL", &target),
+            ("PROXY_ALLOWED_IPS", ALLOWED_IP),
+            ("PROXY_TIMEOUT_MS", timeout),
+        ]);
+        for _ in 0..10 {
+            let r = p.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
+            assert_eq!(r["statusCode"], 502, "PROXY_TIMEOUT_MS={timeout}: {r}");
+        }
+        assert_eq!(p.failure_reasons(), ["connect"; 10]);
+        assert_eq!(p.failure_errors(), ["connect timed out"; 10]);
+    }
+    drop(listener);
+}
+
+#[tokio::test]
+async fn each_failure_names_its_cause() {
+    // Refused: nothing listens.
+    let p = proxy(&format!("http://{}", closed_port().await));
+    p.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(p.failure_errors(), ["connection refused"]);
+
+    // Reset before any response byte, on the request and on its one retry.
+    let url = faulty_then_ok(2, |mut stream| async move {
+        let _ = read_head(&mut stream).await;
+        reset(stream);
+    })
+    .await;
+    let p = proxy(&url);
+    p.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(p.failure_errors(), ["reset by peer"]);
+
+    // Reset mid-body.
+    let url = faulty_then_ok(1, |mut stream| async move {
+        let _ = read_head(&mut stream).await;
+        write_all(
+            &mut stream,
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 1000\r\n\r\npartial",
+        )
+        .await;
+        reset(stream);
+    })
+    .await;
+    let p = proxy(&url);
+    p.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(p.failure_errors(), ["reset by peer"]);
+
+    // Closed cleanly (FIN) mid-body.
+    let url = faulty_then_ok(1, |mut stream| async move {
+        let _ = read_head(&mut stream).await;
+        write_all(
+            &mut stream,
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 1000\r\n\r\npartial",
+        )
+        .await;
+    })
+    .await;
+    let p = proxy(&url);
+    p.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(p.failure_errors(), ["closed by peer"]);
+
+    // Accepted, never answered.
+    let url = faulty_then_ok(1, |mut stream| async move {
+        let _ = read_head(&mut stream).await;
+        std::future::pending::<()>().await;
+    })
+    .await;
+    let p = proxy_with(&[
+        ("PROXY_TARGET_URL", &url),
+        ("PROXY_ALLOWED_IPS", ALLOWED_IP),
+        ("PROXY_TIMEOUT_MS", "300"),
+    ]);
+    p.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(p.failure_errors(), ["timed out"]);
+
+    // Declared too large.
+    let url = faulty_then_ok(1, |mut stream| async move {
+        let _ = read_head(&mut stream).await;
+        write_all(
+            &mut stream,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 99999999\r\n\r\n",
+        )
+        .await;
+    })
+    .await;
+    let p = proxy(&url);
+    p.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(p.failure_errors(), ["response too large"]);
+    assert_eq!(p.failure_reasons(), ["too_large"]);
+}
+
+#[tokio::test]
+async fn backend_restart_with_a_request_in_flight_and_requests_in_the_gap() {
+    let backend = Backend::http(script(|r| {
+        if r.uri == "/slow" {
+            Reply::Hang
+        } else {
+            Reply::ok("text/plain", "ok")
+        }
+    }))
+    .await;
+    let p = proxy_with(&[
+        ("PROXY_TARGET_URL", &backend.url("http")),
+        ("PROXY_ALLOWED_IPS", ALLOWED_IP),
+        ("PROXY_TIMEOUT_MS", "20000"),
+    ]);
+    // A hang guard, far above any budget here: a request that outlives it has hung.
+    let guard = std::time::Duration::from_secs(60);
+    let bounded = |event: Value| {
+        let p = &p;
+        async move {
+            tokio::time::timeout(guard, p.call_logged(&event))
+                .await
+                .expect("a request hung")
+        }
+    };
+    assert_eq!(
+        bounded(v1("GET", "/before", ALLOWED_IP)).await["statusCode"],
+        200
+    );
+
+    // The process dies while it holds a request: that request ends at once, as a 502.
+    let (in_flight, ()) = tokio::join!(bounded(v1("POST", "/slow", ALLOWED_IP)), async {
+        while !backend.seen().iter().any(|r| r.uri == "/slow") {
+            tokio::task::yield_now().await;
+        }
+        backend.stop().await;
+    });
+    assert_eq!(in_flight["statusCode"], 502, "{in_flight}");
+
+    // The gap: every method gets a 502 at once.
+    for method in ["GET", "POST", "PUT", "DELETE"] {
+        let r = bounded(v1(method, "/gap", ALLOWED_IP)).await;
+        assert_eq!(r["statusCode"], 502, "{method}: {r}");
+    }
+    // The port reopens: the first request after it succeeds.
+    backend.restart().await;
+    let r = bounded(v1("POST", "/after", ALLOWED_IP)).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(
+        p.failure_errors(),
+        [
+            "closed by peer",
+            "connection refused",
+            "connection refused",
+            "connection refused",
+            "connection refused"
+        ]
+    );
+    assert_eq!(
+        p.failure_reasons(),
+        ["reset", "connect", "connect", "connect", "connect"]
+    );
 }

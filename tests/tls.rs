@@ -21,12 +21,13 @@ async fn private_ca_is_trusted_only_when_configured() {
     let url = backend.url("https");
 
     let untrusted = proxy_with(&vars(&url, &[]));
-    let r = untrusted.call(&v1("GET", "/", ALLOWED_IP)).await;
+    let r = untrusted.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
     assert_eq!(
         r["statusCode"], 502,
         "a certificate from an unknown CA is a TLS failure"
     );
     assert_eq!(untrusted.failure_reasons(), ["tls"]);
+    assert_eq!(untrusted.failure_errors(), ["unknown issuer"]);
 
     let ca = pki.ca_file.display().to_string();
     let trusted = proxy_with(&vars(&url, &[("PROXY_TLS_CA_FILE", &ca)]));
@@ -54,13 +55,14 @@ async fn hostname_is_verified() {
         &format!("https://127.0.0.2:{port}"),
         &[("PROXY_TLS_CA_FILE", &ca)],
     ));
-    let r = p.call(&v1("GET", "/", ALLOWED_IP)).await;
+    let r = p.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
     assert_eq!(r["statusCode"], 502);
     assert_eq!(
         p.failure_reasons(),
         ["tls"],
         "refused for the name, not unreachable"
     );
+    assert_eq!(p.failure_errors(), ["hostname mismatch"]);
 }
 
 #[tokio::test]
@@ -90,10 +92,11 @@ async fn mutual_tls() {
 
     let without = proxy_with(&vars(&url, &[("PROXY_TLS_CA_FILE", &ca)]));
     assert_eq!(
-        without.call(&v1("GET", "/", ALLOWED_IP)).await["statusCode"],
+        without.call_logged(&v1("GET", "/", ALLOWED_IP)).await["statusCode"],
         502
     );
     assert_eq!(without.failure_reasons(), ["tls"]);
+    assert_eq!(without.failure_errors(), ["client certificate rejected"]);
 
     let cert = pki.client_cert_file.display().to_string();
     let key = pki.client_key_file.display().to_string();
@@ -109,6 +112,76 @@ async fn mutual_tls() {
         with.call(&v1("GET", "/", ALLOWED_IP)).await["statusCode"],
         200
     );
+}
+
+/// A CA (written to `dir/name-ca.pem`) and a server config whose certificate it signed for
+/// 127.0.0.1, valid from `from` to `until`.
+fn dated_server(
+    dir: &std::path::Path,
+    name: &str,
+    from: (i32, u8, u8),
+    until: (i32, u8, u8),
+) -> (std::path::PathBuf, std::sync::Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, date_time_ymd};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    params.not_before = date_time_ymd(from.0, from.1, from.2);
+    params.not_after = date_time_ymd(until.0, until.1, until.2);
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let ca_file = dir.join(format!("{name}-ca.pem"));
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    (ca_file, std::sync::Arc::new(config))
+}
+
+#[tokio::test]
+async fn certificate_out_of_its_validity_is_named() {
+    let pki = Pki::new("dates");
+    for (name, from, until, error) in [
+        ("expired", (2020, 1, 1), (2021, 1, 1), "certificate expired"),
+        (
+            "future",
+            (2090, 1, 1),
+            (2091, 1, 1),
+            "certificate not yet valid",
+        ),
+    ] {
+        let (ca_file, server) = dated_server(&pki.dir, name, from, until);
+        let backend = Backend::https(echo(), server).await;
+        let ca = ca_file.display().to_string();
+        let p = proxy_with(&vars(&backend.url("https"), &[("PROXY_TLS_CA_FILE", &ca)]));
+        let r = p.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
+        assert_eq!(r["statusCode"], 502, "{name}");
+        assert_eq!(p.failure_reasons(), ["tls"], "{name}");
+        assert_eq!(p.failure_errors(), [error], "{name}");
+        assert!(backend.seen().is_empty(), "{name}: nothing was sent");
+    }
+}
+
+#[tokio::test]
+async fn a_peer_that_does_not_speak_tls_is_a_tls_failure() {
+    let backend = Backend::http(echo()).await;
+    let url = format!("https://{}", backend.addr);
+    let p = proxy(&url);
+    let r = p.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(r["statusCode"], 502);
+    assert_eq!(p.failure_reasons(), ["tls"]);
+    assert_eq!(p.failure_errors(), ["tls handshake failed"]);
 }
 
 #[test]

@@ -498,6 +498,27 @@ impl TestProxy {
             .collect()
     }
 
+    /// The `error` of every summary line that has one, in order. Summary lines are only
+    /// captured by `call_logged`.
+    pub fn failure_errors(&self) -> Vec<String> {
+        let (summaries, _) = split_output(&self.sink.contents());
+        summaries
+            .iter()
+            .filter_map(|s| s.get("error").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `call`, with the JSON log subscriber writing into the sink meanwhile, so the summary
+    /// line is captured too.
+    pub async fn call_logged(&self, event: &Value) -> Value {
+        use vpc_proxy::telemetry::logging;
+        let filter = logging::filter(|_| None);
+        let _guard =
+            tracing::subscriber::set_default(logging::subscriber(filter, self.sink.clone()));
+        self.call(event).await
+    }
+
     /// Handles an event and parses the response.
     pub async fn call(&self, event: &Value) -> Value {
         self.call_with(event, invocation()).await
