@@ -153,12 +153,23 @@ impl Secrets {
         })
     }
 
-    /// Replaces any string containing a secret value, wherever it sits.
+    /// Replaces any string containing a secret value, wherever it sits, object keys included.
     fn scrub(&self, value: &mut Value) {
         match value {
             Value::String(s) if self.matches(s) => *s = REDACTED.to_owned(),
             Value::Array(items) => items.iter_mut().for_each(|v| self.scrub(v)),
-            Value::Object(map) => map.values_mut().for_each(|v| self.scrub(v)),
+            Value::Object(map) => {
+                if map.keys().any(|k| self.matches(k)) {
+                    *map = std::mem::take(map)
+                        .into_iter()
+                        .map(|(k, v)| match self.matches(&k) {
+                            true => (REDACTED.to_owned(), v),
+                            false => (k, v),
+                        })
+                        .collect();
+                }
+                map.values_mut().for_each(|v| self.scrub(v));
+            }
             _ => {}
         }
     }
@@ -264,6 +275,14 @@ mod tests {
             "every query value"
         );
         assert_eq!(v["path"], "/x");
+    }
+
+    #[test]
+    fn a_secret_as_an_object_key_is_gone_too() {
+        let up = UpstreamHeaders::parse("X-Backend-Token: tok-123456").unwrap();
+        let out =
+            Redactor::new(&up).event(r#"{"headers":{"tok-123456":"x"},"a":{"b tok-123456":1}}"#);
+        assert!(!out.contains("tok-123456"), "{out}");
     }
 
     #[test]
