@@ -1,7 +1,9 @@
-//! URL building on arbitrary paths and queries: never a panic, and every URL it returns keeps
-//! the target's scheme, host and port, has no credentials or fragment, stays under the path
-//! prefix (also as a backend that percent-decodes and resolves dot segments would read it),
-//! and reads back the same when parsed again.
+//! URL building on arbitrary paths and queries: never a panic, and every URI it returns keeps
+//! the target's scheme, host and port, has no credentials, stays under the path prefix (also
+//! as a backend that decodes `%` and `%u` escapes, drops `;` parameters, folds NFKC dot
+//! lookalikes and resolves dot segments would read it), reads back the same when parsed again,
+//! and carries a v2 query byte for byte (only bytes that cannot stand in a request target
+//! percent-encoded).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -10,7 +12,7 @@ use vpc_proxy::target::{Query, Target};
 
 #[path = "../../tests/common/url_oracle.rs"]
 mod url_oracle;
-use url_oracle::{TARGETS, violation};
+use url_oracle::{TARGETS, expected_raw_query, violation};
 
 #[derive(Debug, Arbitrary)]
 struct Input {
@@ -32,5 +34,9 @@ fuzz_target!(|input: Input| {
     };
     if let Some(how) = violation(&target, &url) {
         panic!("{input:?} -> {url}: {how}");
+    }
+    if let Some(raw) = &input.raw_query {
+        let expected = expected_raw_query(raw);
+        assert_eq!(url.query().unwrap_or(""), expected, "{input:?}: query not as sent");
     }
 });
