@@ -7,6 +7,10 @@
 //! 4,096 prepared probes (half IPv4, half IPv6) so neither the branch predictor nor the cache
 //! learns one answer.
 //!
+//! `lookup_live/hit` is the request path's own lookup since the allow-list became live: take
+//! the snapshot in force from `Live` (a due-check and one atomic load), then `contains`; it
+//! runs the `hit` probes, so it compares with `lookup/hit` of the same size.
+//!
 //!     CARGO_TARGET_DIR=/work/target-proof cargo bench --bench allowlist
 
 use std::hint::black_box;
@@ -16,6 +20,18 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use vpc_proxy::allowlist::AllowList;
+use vpc_proxy::config::Config;
+use vpc_proxy::live::{Clock, Live};
+
+/// Polls a future that must complete without waiting (the request path when no read is due).
+fn ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => panic!("no read is due: the lookup must not wait"),
+    }
+}
 
 const SIZES: [usize; 3] = [10, 10_000, 1_000_000];
 const PROBES: usize = 4096;
@@ -148,8 +164,9 @@ fn bench(c: &mut Criterion) {
         build.finish();
 
         let mut lookup = c.benchmark_group("allowlist/lookup");
+        let hit_probes = hits(&list, &nets, &mut rng);
         for (name, probes) in [
-            ("hit", hits(&list, &nets, &mut rng)),
+            ("hit", hit_probes.clone()),
             ("miss", misses(&list, &mut rng)),
         ] {
             lookup.bench_with_input(BenchmarkId::new(name, n), &probes, |b, probes| {
@@ -160,6 +177,23 @@ fn bench(c: &mut Criterion) {
                 })
             });
         }
+        let config = Config::from_lookup(|k| match k {
+            "PROXY_TARGET_URL" => Some("http://127.0.0.1:9".to_owned()),
+            "PROXY_ALLOWED_IPS" => Some(text.clone()),
+            _ => None,
+        })
+        .expect("config");
+        let live = Live::new(&config, Clock::system()).expect("live");
+        drop(config);
+        let mut failures = Vec::new();
+        lookup.bench_with_input(BenchmarkId::new("live_hit", n), &hit_probes, |b, probes| {
+            let mut i = 0usize;
+            b.iter(|| {
+                i = (i + 1) & (PROBES - 1);
+                let snapshot = ready(live.current(&mut failures)).expect("in force");
+                snapshot.allow_list.contains(black_box(probes[i]))
+            })
+        });
         lookup.finish();
     }
 }

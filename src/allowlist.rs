@@ -183,6 +183,60 @@ impl AllowList {
     pub fn is_empty(&self) -> bool {
         self.ranges() == 0
     }
+
+    /// Both lists as one (several sources = union). Built off the request path, at each read.
+    pub fn union(&self, other: &AllowList) -> AllowList {
+        let pairs = |set: &RangeSet<u32>| -> Vec<(u32, u32)> {
+            set.starts
+                .iter()
+                .copied()
+                .zip(set.ends.iter().copied())
+                .collect()
+        };
+        let pairs6 = |set: &RangeSet<u128>| -> Vec<(u128, u128)> {
+            set.starts
+                .iter()
+                .copied()
+                .zip(set.ends.iter().copied())
+                .collect()
+        };
+        let mut v4 = pairs(&self.v4);
+        v4.extend(pairs(&other.v4));
+        let mut v6 = pairs6(&self.v6);
+        v6.extend(pairs6(&other.v6));
+        AllowList {
+            v4: RangeSet::from_ranges(v4),
+            v6: RangeSet::from_ranges(v6),
+            entries: self.entries + other.entries,
+        }
+    }
+
+    /// A short, stable name for what the list admits: 12 hex digits of an FNV-1a hash of the
+    /// merged ranges. Two lists that admit the same addresses have the same fingerprint,
+    /// whatever their order, comments or sources; it is the same in every process (no random
+    /// seed), so summary lines from different execution environments can be compared.
+    pub fn fingerprint(&self) -> String {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut hash = OFFSET;
+        let mut feed = |bytes: &[u8]| {
+            for b in bytes {
+                hash ^= u64::from(*b);
+                hash = hash.wrapping_mul(PRIME);
+            }
+        };
+        for (start, end) in self.v4.starts.iter().zip(&self.v4.ends) {
+            feed(&[4]);
+            feed(&start.to_be_bytes());
+            feed(&end.to_be_bytes());
+        }
+        for (start, end) in self.v6.starts.iter().zip(&self.v6.ends) {
+            feed(&[6]);
+            feed(&start.to_be_bytes());
+            feed(&end.to_be_bytes());
+        }
+        format!("{:012x}", hash >> 16)
+    }
 }
 
 #[derive(Default)]
@@ -258,6 +312,25 @@ fn fold_mapped(net: IpNet) -> IpNet {
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    #[test]
+    fn union_and_fingerprint() {
+        let a = AllowList::parse("10.0.0.0/8 2001:db8::/32").unwrap();
+        let b = AllowList::parse("192.168.1.1, 10.1.0.0/16").unwrap();
+        let u = a.union(&b);
+        assert_eq!(u.entries(), 4);
+        assert_eq!(u.ranges(), 3, "10.1.0.0/16 merges into 10.0.0.0/8");
+        for ip in ["10.9.9.9", "192.168.1.1", "2001:db8::1"] {
+            assert!(u.contains(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(!u.contains("192.168.1.2".parse().unwrap()));
+        let same =
+            AllowList::parse("# other order\n2001:db8::/32\n192.168.1.1 10.0.0.0/8").unwrap();
+        assert_eq!(u.fingerprint(), same.fingerprint());
+        assert_eq!(u.fingerprint().len(), 12);
+        assert_ne!(u.fingerprint(), a.fingerprint());
+        assert_ne!(AllowList::default().fingerprint(), a.fingerprint());
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

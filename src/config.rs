@@ -18,6 +18,33 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_NAMESPACE: &str = "VpcProxy";
 pub const DEFAULT_SERVICE: &str = "vpc-proxy";
 pub const DEFAULT_DENY_PER_IP_LIMIT: usize = 50;
+pub const DEFAULT_CONFIG_REFRESH_S: u64 = 30;
+const MAX_CONFIG_REFRESH_S: u64 = 3600;
+/// The Parameters and Secrets Lambda Extension's default port.
+pub const DEFAULT_EXTENSION_PORT: u16 = 2773;
+
+/// Every `PROXY_*` variable the function reads. Any other `PROXY_*` name stops the function
+/// at start: a misspelled setting must never leave its value silently at the default.
+pub const KNOWN_VARIABLES: &[&str] = &[
+    "PROXY_TARGET_URL",
+    "PROXY_ALLOWED_IPS",
+    "PROXY_ALLOWED_IPS_FILE",
+    "PROXY_FORWARD_HEADERS",
+    "PROXY_UPSTREAM_HEADERS",
+    "PROXY_TIMEOUT_MS",
+    "PROXY_TLS_CA_FILE",
+    "PROXY_TLS_INSECURE",
+    "PROXY_TLS_CLIENT_CERT_FILE",
+    "PROXY_TLS_CLIENT_KEY_FILE",
+    "PROXY_METRICS_NAMESPACE",
+    "PROXY_SERVICE_NAME",
+    "PROXY_DENY_METRICS_PER_IP",
+    "PROXY_DENY_METRICS_PER_IP_LIMIT",
+    "PROXY_ALLOWED_IPS_PARAMETER",
+    "PROXY_UPSTREAM_HEADERS_SECRET",
+    "PROXY_CONFIG_REFRESH_S",
+    "PROXY_RESPONSE_MODE",
+];
 /// Lambda's longest timeout; a larger backend timeout can only be a typo.
 const MAX_TIMEOUT_MS: u64 = 900_000;
 const MAX_DENY_PER_IP_LIMIT: usize = 10_000;
@@ -61,11 +88,55 @@ impl ConfigError {
     }
 }
 
+/// Where the live sources are and how often they are read again (see `crate::live`).
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    /// `PROXY_ALLOWED_IPS_PARAMETER`: SSM parameter name or ARN.
+    pub parameter: Option<String>,
+    /// `PROXY_UPSTREAM_HEADERS_SECRET`: Secrets Manager secret name or ARN.
+    pub secret: Option<String>,
+    /// `PROXY_ALLOWED_IPS_FILE`, when the file is read again as it changes (local mode only:
+    /// in Lambda it is part of the read-only deployment package).
+    pub watched_file: Option<PathBuf>,
+    pub refresh: Duration,
+    /// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`.
+    pub extension_port: u16,
+    /// `AWS_SESSION_TOKEN`, the extension's access token. Never logged.
+    pub session_token: Option<SessionToken>,
+}
+
+impl LiveConfig {
+    /// Is anything read through the extension?
+    pub fn uses_extension(&self) -> bool {
+        self.parameter.is_some() || self.secret.is_some()
+    }
+}
+
+/// A credential that must never reach a log line: `Debug` hides it.
+#[derive(Clone)]
+pub struct SessionToken(pub(crate) String);
+
+impl SessionToken {
+    pub fn new(token: impl Into<String>) -> SessionToken {
+        SessionToken(token.into())
+    }
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(<redacted>)")
+    }
+}
+
 /// Everything the function needs, validated.
 #[derive(Debug)]
 pub struct Config {
     pub target: Target,
+    /// The union of `PROXY_ALLOWED_IPS` and `PROXY_ALLOWED_IPS_FILE` as read at start.
     pub allow_list: AllowList,
+    /// `PROXY_ALLOWED_IPS` alone, for local mode, where the file is read again as it changes.
+    pub(crate) allowed_ips_inline: AllowList,
+    pub live: LiveConfig,
     pub forward: ForwardPolicy,
     pub upstream_headers: UpstreamHeaders,
     pub timeout: Duration,
@@ -79,17 +150,30 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads the process environment.
+    /// Reads the process environment, refusing any `PROXY_*` variable it does not know.
     pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_env_with(&[])
+    }
+
+    /// Reads the process environment with some variables replaced (local mode's built-in
+    /// defaults); `None` stands for unset. Unknown `PROXY_*` variables are refused all the same.
+    pub fn from_env_with(overrides: &[(&str, Option<String>)]) -> Result<Config, ConfigError> {
+        refuse_unknown(std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned()))?;
         let non_unicode = std::cell::RefCell::new(None);
-        let config = Config::from_lookup(|name| match std::env::var(name) {
-            Ok(v) => Some(v),
-            Err(std::env::VarError::NotPresent) => None,
-            Err(std::env::VarError::NotUnicode(raw)) => {
-                non_unicode.borrow_mut().get_or_insert_with(|| {
-                    ConfigError::new(name, "value is not valid UTF-8").value(raw.to_string_lossy())
-                });
-                None
+        let config = Config::from_lookup(|name| {
+            if let Some((_, value)) = overrides.iter().find(|(n, _)| *n == name) {
+                return value.clone();
+            }
+            match std::env::var(name) {
+                Ok(v) => Some(v),
+                Err(std::env::VarError::NotPresent) => None,
+                Err(std::env::VarError::NotUnicode(raw)) => {
+                    non_unicode.borrow_mut().get_or_insert_with(|| {
+                        ConfigError::new(name, "value is not valid UTF-8")
+                            .value(raw.to_string_lossy())
+                    });
+                    None
+                }
             }
         });
         match non_unicode.into_inner() {
@@ -113,36 +197,29 @@ impl Config {
         // Present but empty is a list with no entries (deny all, warned), not a missing one.
         let inline = lookup("PROXY_ALLOWED_IPS");
         let allowed_ips_file = get("PROXY_ALLOWED_IPS_FILE").map(PathBuf::from);
-        if inline.is_none() && allowed_ips_file.is_none() {
+        let parameter = get("PROXY_ALLOWED_IPS_PARAMETER").map(|p| p.trim().to_owned());
+        if inline.is_none() && allowed_ips_file.is_none() && parameter.is_none() {
             return Err(ConfigError::new(
                 "PROXY_ALLOWED_IPS",
-                "at least one of PROXY_ALLOWED_IPS or PROXY_ALLOWED_IPS_FILE must be set",
+                "at least one of PROXY_ALLOWED_IPS, PROXY_ALLOWED_IPS_FILE or PROXY_ALLOWED_IPS_PARAMETER must be set",
             ));
         }
-        let file_text = match &allowed_ips_file {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::new("PROXY_ALLOWED_IPS_FILE", format!("cannot read file: {e}"))
-                    .value(path.display().to_string())
-            })?),
-            None => None,
-        };
-        let mut sources: Vec<(String, &str)> = Vec::new();
-        if let Some(text) = &inline {
-            sources.push(("PROXY_ALLOWED_IPS".to_owned(), text));
-        }
-        if let (Some(text), Some(path)) = (&file_text, &allowed_ips_file) {
-            sources.push((format!("PROXY_ALLOWED_IPS_FILE ({})", path.display()), text));
-        }
-        let allow_list =
-            AllowList::parse_sources(sources.iter().map(|(_, t)| *t)).map_err(|(index, e)| {
-                let variable = sources
-                    .get(index)
-                    .map_or("PROXY_ALLOWED_IPS", |(v, _)| v.as_str());
-                ConfigError::new(variable, e.why)
+        let allowed_ips_inline = match &inline {
+            Some(text) => AllowList::parse(text).map_err(|e| {
+                ConfigError::new("PROXY_ALLOWED_IPS", e.why)
                     .line(e.line)
                     .value(e.entry)
-            })?;
-        if allow_list.is_empty() {
+            })?,
+            None => AllowList::default(),
+        };
+        let allow_list = match &allowed_ips_file {
+            Some(path) => {
+                let from_file = read_allow_list_file(path)?;
+                allowed_ips_inline.union(&from_file)
+            }
+            None => allowed_ips_inline.clone(),
+        };
+        if allow_list.is_empty() && parameter.is_none() {
             warnings.push("the allow-list has no entries: every request will be denied".to_owned());
         }
         if allow_list.contains(std::net::Ipv4Addr::UNSPECIFIED.into())
@@ -252,9 +329,32 @@ impl Config {
             },
         };
 
+        let live = live_config(&get, parameter)?;
+        match get("PROXY_RESPONSE_MODE").map(|m| m.trim().to_ascii_lowercase()) {
+            None => {}
+            Some(mode) if mode == "buffered" => {}
+            // Fail closed: a function deployed for streaming must not quietly buffer instead.
+            Some(mode) if mode == "streaming" => {
+                return Err(ConfigError::new(
+                    "PROXY_RESPONSE_MODE",
+                    "streaming is not supported by this build; use buffered (the default)",
+                )
+                .value(mode));
+            }
+            Some(mode) => {
+                return Err(ConfigError::new(
+                    "PROXY_RESPONSE_MODE",
+                    "must be buffered or streaming",
+                )
+                .value(mode));
+            }
+        }
+
         Ok(Config {
             target,
             allow_list,
+            allowed_ips_inline,
+            live,
             forward,
             upstream_headers,
             timeout: Duration::from_millis(timeout_ms),
@@ -273,6 +373,115 @@ impl Config {
             warnings,
         })
     }
+}
+
+impl Config {
+    /// Local mode: `PROXY_ALLOWED_IPS_FILE` is read again when it changes, on the same
+    /// refresh rule as the live sources, so the live behaviour can be tried without AWS.
+    pub fn watching_allowed_ips_file(mut self) -> Config {
+        self.live.watched_file = self.allowed_ips_file.clone();
+        self
+    }
+}
+
+/// Reads and parses an allow-list file; errors name the variable, the path, the line and
+/// the entry.
+pub(crate) fn read_allow_list_file(path: &Path) -> Result<AllowList, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new("PROXY_ALLOWED_IPS_FILE", format!("cannot read file: {e}"))
+            .value(path.display().to_string())
+    })?;
+    AllowList::parse(&text).map_err(|e| {
+        ConfigError::new(
+            format!("PROXY_ALLOWED_IPS_FILE ({})", path.display()),
+            e.why,
+        )
+        .line(e.line)
+        .value(e.entry)
+    })
+}
+
+/// The live sources' settings, and the extension's port and token when one is in use.
+fn live_config(
+    get: &impl Fn(&str) -> Option<String>,
+    parameter: Option<String>,
+) -> Result<LiveConfig, ConfigError> {
+    let secret = get("PROXY_UPSTREAM_HEADERS_SECRET").map(|s| s.trim().to_owned());
+    let refresh_s = match get("PROXY_CONFIG_REFRESH_S") {
+        None => DEFAULT_CONFIG_REFRESH_S,
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(s) if (1..=MAX_CONFIG_REFRESH_S).contains(&s) => s,
+            _ => {
+                return Err(ConfigError::new(
+                    "PROXY_CONFIG_REFRESH_S",
+                    format!("must be a whole number of seconds from 1 to {MAX_CONFIG_REFRESH_S}"),
+                )
+                .value(text));
+            }
+        },
+    };
+    let uses_extension = parameter.is_some() || secret.is_some();
+    let extension_port = match get("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT") {
+        None => DEFAULT_EXTENSION_PORT,
+        Some(text) => match text.trim().parse::<u16>() {
+            Ok(port) if port > 0 => port,
+            _ => {
+                return Err(ConfigError::new(
+                    "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+                    "must be a TCP port from 1 to 65535",
+                )
+                .value(text));
+            }
+        },
+    };
+    let session_token = get("AWS_SESSION_TOKEN").map(SessionToken);
+    if uses_extension && session_token.is_none() {
+        let variable = if parameter.is_some() {
+            "PROXY_ALLOWED_IPS_PARAMETER"
+        } else {
+            "PROXY_UPSTREAM_HEADERS_SECRET"
+        };
+        return Err(ConfigError::new(
+            variable,
+            "needs AWS_SESSION_TOKEN (Lambda sets it; the Parameters and Secrets extension refuses calls without it)",
+        ));
+    }
+    Ok(LiveConfig {
+        parameter,
+        secret,
+        watched_file: None,
+        refresh: Duration::from_secs(refresh_s),
+        extension_port,
+        session_token,
+    })
+}
+
+/// Refuses the first `PROXY_*` name that is not a known setting, naming the closest known one.
+pub fn refuse_unknown(names: impl IntoIterator<Item = String>) -> Result<(), ConfigError> {
+    let mut unknown: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.starts_with("PROXY_") && !KNOWN_VARIABLES.contains(&n.as_str()))
+        .collect();
+    unknown.sort();
+    let Some(name) = unknown.into_iter().next() else {
+        return Ok(());
+    };
+    let closest = closest_known(&name);
+    Err(ConfigError::new(
+        name,
+        format!(
+            "is not a vpc-proxy setting (did you mean {closest}?); a misspelled setting would silently keep its default, so the function does not start"
+        ),
+    ))
+}
+
+/// The known variable nearest to `name` by edit distance (ties: the first in table order).
+fn closest_known(name: &str) -> &'static str {
+    KNOWN_VARIABLES
+        .iter()
+        .min_by_key(|known| strsim::levenshtein(name, known))
+        .copied()
+        .unwrap_or("PROXY_TARGET_URL")
 }
 
 fn file_error(variable: &str, path: &Path, why: String) -> ConfigError {
@@ -449,6 +658,81 @@ mod tests {
         assert_eq!(e.variable, "PROXY_UPSTREAM_HEADERS");
         assert!(e.to_string().contains("line 2"));
         assert!(!e.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn unknown_proxy_variables_are_refused_with_the_closest_name() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            refuse_unknown(names(&["PATH", "AWS_REGION", "PROXY_TARGET_URL"])),
+            Ok(())
+        );
+        for (typo, closest) in [
+            ("PROXY_TIMEOUT", "PROXY_TIMEOUT_MS"),
+            ("PROXY_FORWARD_HEADER", "PROXY_FORWARD_HEADERS"),
+            ("PROXY_ALLOWED_IP", "PROXY_ALLOWED_IPS"),
+            (
+                "PROXY_UPSTREAM_HEADER_SECRET",
+                "PROXY_UPSTREAM_HEADERS_SECRET",
+            ),
+            ("PROXY_CONFIG_REFRESH", "PROXY_CONFIG_REFRESH_S"),
+        ] {
+            let e = refuse_unknown(names(&["PROXY_TARGET_URL", typo])).unwrap_err();
+            assert_eq!(e.variable, typo);
+            assert!(
+                e.to_string().contains(&format!("did you mean {closest}?")),
+                "{e}"
+            );
+            // The value of a misspelled variable may be a credential: never shown.
+            assert_eq!(e.value, None);
+        }
+    }
+
+    #[test]
+    fn live_settings() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.live.refresh, Duration::from_secs(30));
+        assert!(!c.live.uses_extension());
+        let c = config(&[
+            ("PROXY_TARGET_URL", "http://10.0.0.1"),
+            ("PROXY_ALLOWED_IPS_PARAMETER", "/vpc-proxy/allowed-ips"),
+            ("AWS_SESSION_TOKEN", "tok"),
+            ("PROXY_CONFIG_REFRESH_S", "1"),
+        ])
+        .unwrap();
+        assert!(c.allow_list.is_empty());
+        assert!(
+            c.warnings.is_empty(),
+            "the parameter fills the list: {:?}",
+            c.warnings
+        );
+        assert_eq!(c.live.extension_port, 2773);
+        assert_eq!(c.live.refresh, Duration::from_secs(1));
+        assert!(
+            !format!("{c:?}").contains("tok\""),
+            "the token is not printed"
+        );
+        for (var, value) in [
+            ("PROXY_CONFIG_REFRESH_S", "0"),
+            ("PROXY_CONFIG_REFRESH_S", "3601"),
+            ("PROXY_CONFIG_REFRESH_S", "30s"),
+            ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "0"),
+            ("PROXY_RESPONSE_MODE", "chunked"),
+        ] {
+            let e = with(&[(var, value)]).unwrap_err();
+            assert_eq!(e.variable, var, "{e}");
+        }
+        let e = with(&[("PROXY_RESPONSE_MODE", "STREAMING")]).unwrap_err();
+        assert!(e.to_string().contains("not supported by this build"), "{e}");
+        assert!(with(&[("PROXY_RESPONSE_MODE", "buffered")]).is_ok());
+        // Without the session token the extension cannot be called: refused at start.
+        let e = config(&[
+            ("PROXY_TARGET_URL", "http://10.0.0.1"),
+            ("PROXY_UPSTREAM_HEADERS_SECRET", "s"),
+            ("PROXY_ALLOWED_IPS", "10.0.0.1"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.variable, "PROXY_UPSTREAM_HEADERS_SECRET");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The handler: one event in, one response out, one `Outcome` to telemetry.
 //!
-//! It owns the order of decisions (allow-list first, then refusals, then the backend) and the
-//! mapping of every failure to exactly one response. It is a plain async function over a raw
-//! event and an `Invocation`, testable without the Lambda runtime. It must never forward on
-//! doubt, never panic on any input, and never return without recording the outcome.
+//! It owns the order of decisions (the live configuration in force, then the allow-list,
+//! then refusals, then the backend) and the mapping of every failure to exactly one response.
+//! It is a plain async function over a raw event and an `Invocation`, testable without the
+//! Lambda runtime. It must never forward on doubt, never panic on any input, and never return
+//! without recording the outcome.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,15 +12,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::Method;
 
-use crate::allowlist::AllowList;
 use crate::config::{Config, ConfigError};
 use crate::event::{self, DecodeError, Decoded, RequestQuery, Version};
-use crate::headers::{ForwardPolicy, Forwarding, UpstreamHeaders, upstream_request_headers};
+use crate::headers::{ForwardPolicy, Forwarding, upstream_request_headers};
+use crate::live::{Clock, Live, Snapshot};
 use crate::outcome::{FailureKind, Outcome, Refusal, UpstreamError};
 use crate::response::{self, Encoded, ErrorReply, Payload};
 use crate::target::{Query, Target, UrlError};
 use crate::telemetry::Telemetry;
-use crate::telemetry::redact::Redactor;
 use crate::upstream::{Outbound, Upstream};
 
 /// Time kept back from the invocation deadline to encode and return the response, so the
@@ -57,6 +57,7 @@ impl Stop {
             Stop::Refused(r) if r.decision() == crate::outcome::Decision::Deny => {
                 ErrorReply::Forbidden
             }
+            Stop::Refused(Refusal::ConfigUnavailable) => ErrorReply::ServiceUnavailable,
             Stop::Refused(_) => ErrorReply::BadRequest,
             Stop::Upstream(e) => match e.kind() {
                 FailureKind::Timeout => ErrorReply::GatewayTimeout,
@@ -82,13 +83,12 @@ pub enum ClientScheme {
 /// The proxy: configuration parsed, client built, telemetry ready.
 #[derive(Debug)]
 pub struct Proxy {
-    allow_list: AllowList,
+    /// The allow-list and upstream headers in force, kept current from the live sources.
+    live: Live,
     target: Target,
     forward: ForwardPolicy,
-    upstream_headers: UpstreamHeaders,
     upstream: Upstream,
     telemetry: Telemetry,
-    redactor: Redactor,
     proto: &'static str,
     cold: AtomicBool,
 }
@@ -101,14 +101,22 @@ impl Proxy {
         telemetry: Telemetry,
         scheme: ClientScheme,
     ) -> Result<Proxy, ConfigError> {
+        Proxy::with_clock(config, telemetry, scheme, Clock::system())
+    }
+
+    /// `new` with the clock the live-configuration refresh rule reads (tests drive it).
+    pub fn with_clock(
+        config: Config,
+        telemetry: Telemetry,
+        scheme: ClientScheme,
+        clock: Clock,
+    ) -> Result<Proxy, ConfigError> {
         let tls = (config.target.scheme() == "https").then_some(&config.tls);
         let upstream = Upstream::new(config.timeout, tls)?;
         Ok(Proxy {
-            redactor: Redactor::new(&config.upstream_headers),
-            allow_list: config.allow_list,
+            live: Live::new(&config, clock)?,
             target: config.target,
             forward: config.forward,
-            upstream_headers: config.upstream_headers,
             upstream,
             telemetry,
             proto: match scheme {
@@ -136,10 +144,21 @@ impl Proxy {
             cold_start: self.cold.swap(false, Ordering::Relaxed),
             ..Outcome::default()
         };
+        let decoded = event::decode(raw_event);
+        // An HTTP event reads the live sources first (at most one read, when due), so that a
+        // DEBUG dump below already knows a secret value read in this very invocation.
+        let snapshot = match &decoded {
+            Ok(_) => self.live.current(&mut outcome.config_failures).await,
+            Err(_) => self.live.peek(),
+        };
+        outcome.allowlist_version = snapshot.as_ref().map(|s| s.allowlist_version.clone());
         if tracing::enabled!(tracing::Level::DEBUG) {
-            tracing::debug!(request_id = invocation.request_id.as_str(), event = %self.redactor.event(raw_event), "event received");
+            let redactor = snapshot
+                .as_ref()
+                .map_or_else(|| self.live.redactor(), |s| s.redactor.clone());
+            tracing::debug!(request_id = invocation.request_id.as_str(), event = %redactor.event(raw_event), "event received");
         }
-        let result = match event::decode(raw_event) {
+        let result = match decoded {
             Err(e) => {
                 outcome.refusal = Some(Refusal::NotHttpEvent);
                 Err(HandlerError::NotHttpEvent(e.to_string()))
@@ -152,7 +171,15 @@ impl Proxy {
                 outcome.source_ip = meta.source_ip.as_deref().map(str::to_owned);
                 outcome.method = Some(meta.method.to_string());
                 outcome.path = Some(meta.path.to_string());
-                let encoded = match self.forward(decoded, &invocation, &mut outcome).await {
+                // Nothing is forwarded before the first good read of live configuration.
+                let forwarded = match snapshot {
+                    Some(snapshot) => {
+                        self.forward(decoded, &snapshot, &invocation, &mut outcome)
+                            .await
+                    }
+                    None => Err(Stop::Refused(Refusal::ConfigUnavailable)),
+                };
+                let encoded = match forwarded {
                     Ok(encoded) => encoded,
                     Err(stop) => {
                         match stop {
@@ -175,11 +202,12 @@ impl Proxy {
     async fn forward(
         &self,
         decoded: Decoded<'_>,
+        snapshot: &Snapshot,
         invocation: &Invocation,
         outcome: &mut Outcome,
     ) -> Result<Encoded, Stop> {
         // The allow-list comes first: an unknown source learns nothing else about us.
-        let source_ip = self.admit(decoded.meta.source_ip.as_deref())?;
+        let source_ip = admit(snapshot, decoded.meta.source_ip.as_deref())?;
         let request = decoded.request.map_err(|e| match e {
             DecodeError::BadBase64 => Stop::Refused(Refusal::BadBase64),
             DecodeError::NotHttp(_) => Stop::Refused(Refusal::NotHttpEvent),
@@ -201,7 +229,7 @@ impl Proxy {
             })?;
         let headers = upstream_request_headers(
             &self.forward,
-            &self.upstream_headers,
+            &snapshot.upstream_headers,
             &request.headers,
             &request.cookies,
             &Forwarding {
@@ -235,21 +263,6 @@ impl Proxy {
         .map_err(|_| Stop::Upstream(UpstreamError::ResponseTooLarge))
     }
 
-    fn admit(&self, source_ip: Option<&str>) -> Result<IpAddr, Stop> {
-        let text = source_ip
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or(Stop::Refused(Refusal::SourceIpMissing))?;
-        let ip: IpAddr = text
-            .parse()
-            .map_err(|_| Stop::Refused(Refusal::SourceIpInvalid))?;
-        if self.allow_list.contains(ip) {
-            Ok(ip.to_canonical())
-        } else {
-            Err(Stop::Refused(Refusal::IpNotAllowed))
-        }
-    }
-
     /// The time the backend exchange may take: the timeout, capped by the deadline less the
     /// margin. `None` when nothing is left.
     fn budget(&self, deadline: Option<SystemTime>) -> Option<Duration> {
@@ -260,6 +273,21 @@ impl Proxy {
         let remaining = deadline.duration_since(SystemTime::now()).ok()?;
         let usable = remaining.checked_sub(DEADLINE_MARGIN)?;
         (!usable.is_zero()).then(|| timeout.min(usable))
+    }
+}
+
+fn admit(snapshot: &Snapshot, source_ip: Option<&str>) -> Result<IpAddr, Stop> {
+    let text = source_ip
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or(Stop::Refused(Refusal::SourceIpMissing))?;
+    let ip: IpAddr = text
+        .parse()
+        .map_err(|_| Stop::Refused(Refusal::SourceIpInvalid))?;
+    if snapshot.allow_list.contains(ip) {
+        Ok(ip.to_canonical())
+    } else {
+        Err(Stop::Refused(Refusal::IpNotAllowed))
     }
 }
 

@@ -158,6 +158,13 @@ impl UpstreamHeaders {
         self.0.is_empty()
     }
 
+    /// These headers followed by `more` (live configuration: the variable's and the secret's).
+    pub fn merged(&self, more: &UpstreamHeaders) -> UpstreamHeaders {
+        let mut all = self.0.clone();
+        all.extend(more.0.iter().cloned());
+        UpstreamHeaders(all)
+    }
+
     /// Values, for redaction by the telemetry layer only.
     pub fn secret_values(&self) -> impl Iterator<Item = &[u8]> {
         self.0.iter().map(|(_, v)| v.as_bytes())

@@ -3,15 +3,18 @@
 //!
 //! The modules follow a request: `config` (parsed once) → `event` (decode) → `allowlist`
 //! (admit) → `target` + `headers` (build the backend request) → `upstream` (send) →
-//! `response` (encode) → `telemetry` (log and measure the `outcome`). `handler` holds the
+//! `response` (encode) → `telemetry` (log and measure the `outcome`). `live` keeps the allow-list
+//! parameter and headers secret current. `handler` holds the
 //! order; `lambda` (over `runtime_api`) and `local` are the two ways to run it.
 
 pub mod allowlist;
 pub mod config;
 pub mod event;
+pub mod extension;
 pub mod handler;
 pub mod headers;
 pub mod lambda;
+pub mod live;
 pub mod local;
 pub mod outcome;
 pub mod response;

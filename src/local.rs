@@ -292,16 +292,16 @@ pub fn run(listen: Option<&str>, sink: crate::telemetry::Sink) -> std::process::
         }
         let config = match &echo_url {
             // The built-in defaults: echo target, loopback only; other settings still apply.
-            Some(url) => Config::from_lookup(|name| match name {
-                "PROXY_TARGET_URL" => Some(url.clone()),
-                "PROXY_ALLOWED_IPS" => Some(LOOPBACK_ONLY.to_owned()),
-                "PROXY_ALLOWED_IPS_FILE" => None,
-                other => std::env::var(other).ok(),
-            }),
+            Some(url) => Config::from_env_with(&[
+                ("PROXY_TARGET_URL", Some(url.clone())),
+                ("PROXY_ALLOWED_IPS", Some(LOOPBACK_ONLY.to_owned())),
+                ("PROXY_ALLOWED_IPS_FILE", None),
+            ]),
             None => Config::from_env(),
         };
         let config = match config {
-            Ok(config) => config,
+            // The allow-list file is read again when it changes, to try live behaviour.
+            Ok(config) => config.watching_allowed_ips_file(),
             Err(error) => return logging::refuse_to_start(&error),
         };
         logging::startup(&config, "local", 1);

@@ -5,7 +5,10 @@
 //! secret: no header values, no body, no query string, no text from the backend. It depends
 //! on no HTTP or TLS library: the upstream client maps its errors into `UpstreamError`.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::live::FailureReason;
 
 /// The proxy's verdict on the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +19,8 @@ pub enum Decision {
     Deny,
     /// A request the proxy will not forward: 400, or not an HTTP event at all.
     Reject,
+    /// Live configuration never read successfully yet: 503, nothing forwarded.
+    Unavailable,
 }
 
 impl Decision {
@@ -24,6 +29,7 @@ impl Decision {
             Decision::Allow => "allow",
             Decision::Deny => "deny",
             Decision::Reject => "reject",
+            Decision::Unavailable => "unavailable",
         }
     }
 }
@@ -40,6 +46,7 @@ pub enum Refusal {
     DotSegment,
     LeavesTarget,
     BadHeader,
+    ConfigUnavailable,
 }
 
 impl Refusal {
@@ -48,6 +55,7 @@ impl Refusal {
             Refusal::SourceIpMissing | Refusal::SourceIpInvalid | Refusal::IpNotAllowed => {
                 Decision::Deny
             }
+            Refusal::ConfigUnavailable => Decision::Unavailable,
             _ => Decision::Reject,
         }
     }
@@ -63,6 +71,7 @@ impl Refusal {
             Refusal::DotSegment => "dot_segment",
             Refusal::LeavesTarget => "leaves_target",
             Refusal::BadHeader => "bad_header",
+            Refusal::ConfigUnavailable => "config_unavailable",
         }
     }
 }
@@ -268,6 +277,11 @@ pub struct Outcome {
     pub request_bytes: usize,
     pub response_bytes: usize,
     pub duration: Duration,
+    /// The allow-list in force (parameter version or list fingerprint); `None` before the
+    /// first good read of live configuration.
+    pub allowlist_version: Option<Arc<str>>,
+    /// One entry per failed live-configuration read this invocation made (`ConfigFailure`).
+    pub config_failures: Vec<FailureReason>,
 }
 
 impl Outcome {

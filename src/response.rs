@@ -26,6 +26,8 @@ pub enum ErrorReply {
     BadGateway,
     GatewayTimeout,
     TooLarge,
+    /// Live configuration never read successfully yet.
+    ServiceUnavailable,
 }
 
 impl ErrorReply {
@@ -35,6 +37,7 @@ impl ErrorReply {
             ErrorReply::BadRequest => 400,
             ErrorReply::BadGateway | ErrorReply::TooLarge => 502,
             ErrorReply::GatewayTimeout => 504,
+            ErrorReply::ServiceUnavailable => 503,
         }
     }
 
@@ -45,6 +48,7 @@ impl ErrorReply {
             ErrorReply::BadGateway => r#"{"message":"Bad Gateway"}"#,
             ErrorReply::GatewayTimeout => r#"{"message":"Gateway Timeout"}"#,
             ErrorReply::TooLarge => r#"{"message":"Upstream response too large"}"#,
+            ErrorReply::ServiceUnavailable => r#"{"message":"Service Unavailable"}"#,
         }
     }
 }

@@ -209,13 +209,9 @@ fn alarm_name(arn: &str) -> Option<&str> {
     arn.split(":alarm:").nth(1)
 }
 
-/// The values a proxy dimension can take, when the catalog lists them.
-fn dimension_values(dim: &str) -> Option<Vec<&'static str>> {
-    match dim {
-        catalog::STATUS_CLASS => Some(catalog::STATUS_CLASSES.to_vec()),
-        catalog::REASON => Some(catalog::failure_reasons().collect()),
-        _ => None,
-    }
+/// The values a proxy dimension can take on one metric, when the catalog lists them.
+fn dimension_values(metric: &str, dim: &str) -> Option<Vec<&'static str>> {
+    catalog::dimension_values(metric, dim)
 }
 
 const WIDGET_TYPES: &[&str] = &["metric", "text", "log", "alarm", "explorer", "custom"];
@@ -511,7 +507,7 @@ fn check_proxy_dimensions(report: &mut Report<'_>, m: &MetricRef, def: &MetricDe
             );
             continue;
         }
-        if let Some(allowed) = dimension_values(k)
+        if let Some(allowed) = dimension_values(&m.name, k)
             && !allowed.contains(&v.as_str())
         {
             report.add(
@@ -1152,7 +1148,7 @@ pub fn coverage(kit: &Rendered, ctx: &Context) -> Vec<Problem> {
                     def.name
                 ));
             }
-            for v in dimension_values(dim).unwrap_or_default() {
+            for v in dimension_values(def.name, dim).unwrap_or_default() {
                 if !with_dim.contains(&v) {
                     missing(format!(
                         "the proxy emits {} with {dim}={v} but no dashboard shows it",

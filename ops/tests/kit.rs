@@ -62,6 +62,7 @@ fn the_alarms_the_issue_asks_for_are_shipped() {
         "svc-lambda-throttles",
         "svc-apigw-5xx",
         "svc-emf-validation-errors",
+        "svc-config-failure",
     ] {
         assert!(
             names.iter().any(|n| n == want),

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
+use vpc_proxy::live::FailureReason;
 use vpc_proxy::outcome::{Outcome, Refusal};
 use vpc_proxy::telemetry::{Sink, Telemetry, TelemetryConfig, catalog, logging};
 use vpc_proxy::upstream::UpstreamError;
@@ -55,6 +56,13 @@ fn outcomes() -> Vec<Outcome> {
             ..base.clone()
         },
     ];
+    // Live configuration that could not be read: every ConfigFailure reason, and the 503.
+    all.push(Outcome {
+        refusal: Some(Refusal::ConfigUnavailable),
+        status: Some(503),
+        config_failures: FailureReason::ALL.to_vec(),
+        ..base.clone()
+    });
     for failure in UpstreamError::ALL {
         all.push(Outcome {
             failure: Some(failure),

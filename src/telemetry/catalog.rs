@@ -56,6 +56,12 @@ pub const COLD_START: MetricDef = MetricDef {
     extra_dimensions: &[],
 };
 
+pub const CONFIG_FAILURE: MetricDef = MetricDef {
+    name: "ConfigFailure",
+    unit: "Count",
+    extra_dimensions: &[REASON],
+};
+
 /// Every metric, in the order the README documents them.
 pub const ALL: &[MetricDef] = &[
     REQUESTS,
@@ -65,14 +71,30 @@ pub const ALL: &[MetricDef] = &[
     UPSTREAM_HTTP_ERROR,
     UPSTREAM_FAILURE,
     COLD_START,
+    CONFIG_FAILURE,
 ];
 
 /// The values `StatusClass` can take.
 pub const STATUS_CLASSES: &[&str] = &["4xx", "5xx"];
 
-/// The values `Reason` can take (`UpstreamError::reason`).
+/// The values `Reason` takes on `UpstreamFailure` (`UpstreamError::reason`).
 pub fn failure_reasons() -> impl Iterator<Item = &'static str> {
     crate::outcome::FailureKind::ALL.iter().map(|k| k.reason())
+}
+
+/// The values `Reason` takes on `ConfigFailure` (`live::FailureReason`).
+pub fn config_failure_reasons() -> impl Iterator<Item = &'static str> {
+    crate::live::FailureReason::ALL.iter().map(|r| r.as_str())
+}
+
+/// The values a dimension takes on one metric, when the set is closed (`SourceIp` is not).
+pub fn dimension_values(metric: &str, dimension: &str) -> Option<Vec<&'static str>> {
+    match (metric, dimension) {
+        (_, STATUS_CLASS) => Some(STATUS_CLASSES.to_vec()),
+        (m, REASON) if m == CONFIG_FAILURE.name => Some(config_failure_reasons().collect()),
+        (_, REASON) => Some(failure_reasons().collect()),
+        _ => None,
+    }
 }
 
 /// Unit of a metric by name ("None" for a name not in the table).

@@ -108,6 +108,10 @@ pub fn summary(service: &str, o: &Outcome) {
         request_bytes = o.request_bytes as u64,
         response_bytes = o.response_bytes as u64,
         duration_ms = millis(o.duration),
+        allowlist_version = o
+            .allowlist_version
+            .as_deref()
+            .unwrap_or(crate::live::NO_VERSION),
         "invocation"
     );
 }
@@ -141,6 +145,9 @@ pub fn startup(config: &crate::config::Config, mode: &str, max_concurrency: usiz
         metrics_namespace = config.telemetry.namespace.as_str(),
         deny_metrics_per_ip_limit = config.telemetry.deny_per_ip_limit.map(|l| l as u64),
         max_concurrency = max_concurrency as u64,
+        allowed_ips_parameter = config.live.parameter.as_deref(),
+        upstream_headers_secret = config.live.secret.as_deref(),
+        config_refresh_s = config.live.refresh.as_secs(),
         "vpc-proxy starting"
     );
     for warning in &config.warnings {

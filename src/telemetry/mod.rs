@@ -134,6 +134,10 @@ fn emit(o: &Outcome, per_ip: Option<String>) {
         metrics::counter!(DENIED.name, SOURCE_IP => label).increment(1);
     }
     metrics::counter!(REJECTED.name).increment(u64::from(decision == Decision::Reject));
+    for reason in &o.config_failures {
+        metrics::counter!(CONFIG_FAILURE.name).increment(1);
+        metrics::counter!(CONFIG_FAILURE.name, REASON => reason.as_str()).increment(1);
+    }
     if !o.forwarded() {
         return;
     }

@@ -52,6 +52,23 @@ impl Redactor {
         Redactor { names, values }
     }
 
+    /// This redactor and `other` together: live configuration keeps every secret value that
+    /// was ever in force, so a value rotated out is still never printed.
+    pub fn with(&self, other: &Redactor) -> Redactor {
+        let mut out = self.clone();
+        for name in &other.names {
+            if !out.is_secret_name(name) {
+                out.names.push(name.clone());
+            }
+        }
+        for value in &other.values {
+            if !out.values.contains(value) {
+                out.values.push(value.clone());
+            }
+        }
+        out
+    }
+
     fn is_secret_name(&self, name: &str) -> bool {
         self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
     }
