@@ -144,3 +144,59 @@ fn the_sam_template_passes_the_monitoring_template_exactly_its_parameters() {
     );
     assert!(passed.contains("WebAclName"), "{passed:?}");
 }
+
+/// The keys under a top-level section (`Outputs:`) of the SAM template, read as text.
+fn section_keys(template: &str, section: &str) -> BTreeSet<String> {
+    template
+        .lines()
+        .skip_while(|l| *l != section)
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with(' ') || l.starts_with('#'))
+        .filter(|l| {
+            l.starts_with("  ") && !l.starts_with("   ") && !l.trim_start().starts_with('#')
+        })
+        .filter_map(|l| l.trim().strip_suffix(':').map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn the_sam_template_has_the_outputs_the_ops_commands_discover() {
+    let template = std::fs::read_to_string(root().join("deploy/template.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let outputs = section_keys(&template, "Outputs:");
+    for key in [
+        "ApiUrl",
+        "DashboardUrl",
+        "RunbookUrl",
+        "AllowListParameterName",
+        "BlockIpSetV4Arn",
+        "BlockIpSetV6Arn",
+        "WebAclArn",
+        "ContributorInsightsRuleName",
+        "LogGroup",
+        "FunctionName",
+    ] {
+        assert!(
+            outputs.contains(key),
+            "output {key} missing from {outputs:?}"
+        );
+    }
+}
+
+#[test]
+fn the_sam_template_allows_no_log_level_that_drops_summary_lines() {
+    let template = std::fs::read_to_string(root().join("deploy/template.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let levels = template
+        .lines()
+        .skip_while(|l| *l != "  LogLevel:")
+        .find_map(|l| l.trim().strip_prefix("AllowedValues:"))
+        .unwrap_or_else(|| panic!("LogLevel has no AllowedValues"));
+    for dropped in ["WARN", "ERROR", "FATAL"] {
+        assert!(
+            !levels.contains(dropped),
+            "LogLevel allows {dropped}: {levels}"
+        );
+    }
+    assert!(levels.contains("INFO"), "{levels}");
+}
