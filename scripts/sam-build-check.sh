@@ -57,6 +57,9 @@ for f in "${probe[@]}"; do
     cmp -s "deploy/config/$f" "$layer/$f" || fail "ConfigLayer lacks $f (the function would read /opt/$f)"
     echo "layer: $f -> /opt/$f"
 done
+for f in README.md Makefile .gitignore; do
+    [ ! -e "$layer/$f" ] || fail "ConfigLayer carries deploy/config/$f, which is not configuration"
+done
 grep -q 'Location: .*monitoring' "$build/template.yaml" \
     || [ -f "$build/MonitoringStack/template.yaml" ] \
     || fail "the built template lost the monitoring stack"

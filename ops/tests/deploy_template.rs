@@ -18,14 +18,11 @@ fn root() -> PathBuf {
 }
 
 fn fresh_render() -> String {
-    let args = cli::parse(
-        [
-            "cloudformation".to_owned(),
-            "--kit".to_owned(),
-            root().display().to_string(),
-        ]
-        .into_iter(),
-    )
+    let args = cli::parse([
+        "cloudformation".to_owned(),
+        "--kit".to_owned(),
+        root().display().to_string(),
+    ])
     .unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
     let mut err = Vec::new();
