@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cloudformation;
 pub mod kit;
 pub mod render;
+pub mod respond;
 pub mod validate;
 
 use std::fmt;
