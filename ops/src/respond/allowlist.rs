@@ -118,6 +118,7 @@ pub async fn change(
     change: Change<'_>,
     dry_run: bool,
     in_force: InForce,
+    now: std::time::SystemTime,
     out: &mut impl Write,
 ) -> Result<(u8, Written), Failure> {
     let cur = read(ssm, name).await?;
@@ -190,9 +191,7 @@ pub async fn change(
         .map_err(Failure::io)?;
         code = exit::CONCURRENT;
     }
-    let at = super::today_time(
-        std::time::SystemTime::now() + std::time::Duration::from_secs(in_force.within_s),
-    );
+    let at = super::today_time(now + std::time::Duration::from_secs(in_force.within_s));
     writeln!(
         out,
         "written: {name} version {version}; in force everywhere by {at} (within {} s); summary lines then show allowlist_version {version}",

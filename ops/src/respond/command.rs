@@ -334,11 +334,17 @@ pub async fn run(
                 args: entries,
                 note,
             };
-            Ok(
-                allowlist::change(&clients.ssm, &name, change, args.dry_run, in_force, out)
-                    .await?
-                    .0,
+            Ok(allowlist::change(
+                &clients.ssm,
+                &name,
+                change,
+                args.dry_run,
+                in_force,
+                now,
+                out,
             )
+            .await?
+            .0)
         }
         Command::Revoke { entries, comment } => {
             let name = resolver.require(super::PARAMETER).await?;
@@ -357,11 +363,17 @@ pub async fn run(
                 args: entries,
                 note,
             };
-            Ok(
-                allowlist::change(&clients.ssm, &name, change, args.dry_run, in_force, out)
-                    .await?
-                    .0,
+            Ok(allowlist::change(
+                &clients.ssm,
+                &name,
+                change,
+                args.dry_run,
+                in_force,
+                now,
+                out,
             )
+            .await?
+            .0)
         }
         Command::Block {
             entries,

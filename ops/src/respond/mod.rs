@@ -83,11 +83,14 @@ where
     R: fmt::Debug,
 {
     let message = match &err {
-        SdkError::ServiceError(_) => format!(
-            "{what} failed: {}: {}",
-            err.code().unwrap_or("error"),
-            err.message().unwrap_or("no message")
-        ),
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            match (e.code(), e.message()) {
+                (Some(code), Some(message)) => format!("{what} failed: {code}: {message}"),
+                // No metadata (a stand-in that sends none): the error's own sentence.
+                _ => format!("{what} failed: {e}"),
+            }
+        }
         _ => {
             // The innermost cause is the sentence a person needs ("no credentials", "connection
             // refused"); the layers above it only repeat that a request was dispatched.
@@ -268,7 +271,7 @@ impl<'a> Resolver<'a> {
     pub async fn require(&mut self, t: Target) -> Result<String, Failure> {
         self.get(t).await?.ok_or_else(|| {
             Failure::usage(format!(
-                "no {}: give {} VALUE, set {}, or name the stack with --stack (output {})",
+                "{} is not named: give {} VALUE, set {}, or name the stack with --stack (output {})",
                 t.help, t.flag, t.env, t.output
             ))
         })

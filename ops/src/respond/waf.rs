@@ -204,9 +204,11 @@ pub async fn apply(
             Ok(_) => return Ok(true),
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|s| s.is_waf_optimistic_lock_exception())
-                    && attempt < ATTEMPTS =>
+                    .is_some_and(|s| s.is_waf_optimistic_lock_exception()) =>
             {
+                if attempt == ATTEMPTS {
+                    break;
+                }
                 writeln!(
                     out,
                     "someone else changed {} meanwhile; reading it again",
