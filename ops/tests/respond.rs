@@ -601,3 +601,37 @@ fn deny_spike_drill_timed() {
         );
     });
 }
+
+#[test]
+fn block_on_a_stack_without_a_web_acl_says_it_is_not_enforced() {
+    runtime().block_on(async {
+        let w = World::with_list(LIST);
+        w.lock().unwrap().outputs = vec![
+            ("AllowListParameterName".into(), PARAM.into()),
+            ("BlockIpSetV4Arn".into(), V4_ARN.into()),
+        ];
+        let (code, out) = run_with(
+            &w,
+            &["block", "192.0.2.9", "--comment", "x", "--stack", "s"],
+            &[],
+        )
+        .await;
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("not enforced until it is deployed with Waf=true"),
+            "{out}"
+        );
+        w.lock().unwrap().outputs.push((
+            "WebAclArn".into(),
+            "arn:aws:wafv2:eu-west-1:111122223333:regional/webacl/x/y".into(),
+        ));
+        let (code, out) = run_with(
+            &w,
+            &["block", "192.0.2.10", "--comment", "x", "--stack", "s"],
+            &[],
+        )
+        .await;
+        assert_eq!(code, 0, "{out}");
+        assert!(!out.contains("not enforced"), "{out}");
+    });
+}

@@ -398,6 +398,13 @@ pub async fn run(
                     }
                 }
             }
+            if resolver.has_stack() && resolver.get(super::WEB_ACL).await?.is_none() {
+                writeln!(
+                    out,
+                    "note: the stack has no web ACL (WebAclArn): the IP set is not enforced until it is deployed with Waf=true"
+                )
+                .map_err(Failure::io)?;
+            }
             let who = super::caller(&clients.sts).await?;
             let note = super::note(
                 &super::today(now),

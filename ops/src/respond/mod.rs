@@ -184,6 +184,12 @@ pub const SERVICE: Target = Target {
     output: "Service",
     help: "the Service dimension (for the rule's default name)",
 };
+pub const WEB_ACL: Target = Target {
+    flag: "--web-acl-arn",
+    env: "VPC_PROXY_OPS_WEB_ACL_ARN",
+    output: "WebAclArn",
+    help: "the WAF web ACL that enforces the IP sets (only to warn when there is none)",
+};
 pub const STACK: Target = Target {
     flag: "--stack",
     env: "VPC_PROXY_OPS_STACK",
@@ -192,7 +198,7 @@ pub const STACK: Target = Target {
 };
 
 pub const TARGETS: &[Target] = &[
-    PARAMETER, IP_SET, IP_SET_V6, RULE, LOG_GROUP, FUNCTION, SERVICE, STACK,
+    PARAMETER, IP_SET, IP_SET_V6, RULE, LOG_GROUP, FUNCTION, SERVICE, WEB_ACL, STACK,
 ];
 
 /// Where the targets come from: flags (`(flag, value)`), then the environment, then the
@@ -226,6 +232,11 @@ impl<'a> Resolver<'a> {
             .map(|(_, v)| v.clone())
             .or_else(|| (self.env)(t.env))
             .filter(|v| !v.trim().is_empty())
+    }
+
+    /// Is a stack named (so a missing output means the stack does not have it)?
+    pub fn has_stack(&self) -> bool {
+        self.given(STACK).is_some()
     }
 
     /// The target's value, or `None` when nothing names it.
