@@ -391,19 +391,20 @@ fn top_denied_reads_the_rule_report_and_says_what_each_source_is_now() {
         }
         let (code, out) = run(&w, &["top-denied", "--since", "1h"]).await;
         assert_eq!(code, 0, "{out}");
-        let st = w.lock().unwrap();
-        let req = &st.report_requests[0];
-        assert_eq!(req.rule_name(), Some("vpc-proxy-top-denied-source-ips"));
-        assert_eq!(req.period(), Some(60));
-        assert_eq!(req.order_by(), Some("Sum"));
-        assert_eq!(req.max_contributor_count(), Some(20));
-        let (start, end) = (
-            req.start_time().unwrap().secs(),
-            req.end_time().unwrap().secs(),
-        );
-        assert_eq!(end - start, 3600);
-        assert!(end as u64 >= NOW_S);
-        drop(st);
+        {
+            let st = w.lock().unwrap();
+            let req = &st.report_requests[0];
+            assert_eq!(req.rule_name(), Some("vpc-proxy-top-denied-source-ips"));
+            assert_eq!(req.period(), Some(60));
+            assert_eq!(req.order_by(), Some("Sum"));
+            assert_eq!(req.max_contributor_count(), Some(20));
+            let (start, end) = (
+                req.start_time().unwrap().secs(),
+                req.end_time().unwrap().secs(),
+            );
+            assert_eq!(end - start, 3600);
+            assert!(end as u64 >= NOW_S);
+        }
         let lines: Vec<&str> = out.lines().collect();
         assert!(
             lines[2].contains("203.0.113.66")
@@ -536,13 +537,13 @@ fn deny_spike_drill_timed() {
             ("203.0.113.66".into(), vec![(40, 900.0), (59, 1200.0)]),
             ("10.0.1.20".into(), vec![(45, 120.0)]),
         ];
-        let mut steps: Vec<(&str, std::time::Duration)> = Vec::new();
+        let mut steps: Vec<(&str, std::time::Duration, usize)> = Vec::new();
         let mut step = async |name: &'static str, argv: &[&str], want: u8| {
             let t = Instant::now();
             let (code, out) = run(&w, argv).await;
             let took = t.elapsed();
             assert_eq!(code, want, "{name}: {out}");
-            steps.push((name, took));
+            steps.push((name, took, calls(&w).len()));
         };
         step(
             "1 top-denied --since 1h",
@@ -591,11 +592,15 @@ fn deny_spike_drill_timed() {
         step("verify check 203.0.113.66", &["check", "203.0.113.66"], 1).await;
         step("verify top-denied", &["top-denied"], 0).await;
         let total: std::time::Duration = steps.iter().map(|s| s.1).sum();
-        for (name, took) in &steps {
-            println!("drill {name:<36} {:>8.2} ms", took.as_secs_f64() * 1e3);
+        let requests: usize = steps.iter().map(|s| s.2).sum();
+        for (name, took, n) in &steps {
+            println!(
+                "drill {name:<36} {:>8.2} ms  {n:>2} AWS requests",
+                took.as_secs_f64() * 1e3
+            );
         }
         println!(
-            "drill {:<36} {:>8.2} ms",
+            "drill {:<36} {:>8.2} ms  {requests:>2} AWS requests",
             "total",
             total.as_secs_f64() * 1e3
         );

@@ -131,7 +131,7 @@ proptest! {
         Just("10.0.0.1/8".to_owned()), Just("300.1.1.1".to_owned()), Just("10.0.0.0/33".to_owned()),
         Just("a.b".to_owned()), Just("10.0.0.1 10.0.0.2".to_owned()), Just("# x".to_owned()),
     ]) {
-        prop_assert!(edit::add(&old, &[bad.clone()], "n").is_err());
+        prop_assert!(edit::add(&old, std::slice::from_ref(&bad), "n").is_err());
         prop_assert!(edit::remove(&old, &[bad], None).is_err());
     }
 }

@@ -9,6 +9,7 @@
 //! failure is one sentence with the error code and message.
 
 pub mod allowlist;
+pub mod args;
 pub mod command;
 pub mod edit;
 pub mod top_denied;
