@@ -640,3 +640,20 @@ fn block_on_a_stack_without_a_web_acl_says_it_is_not_enforced() {
         assert!(!out.contains("not enforced"), "{out}");
     });
 }
+
+#[test]
+fn top_denied_without_the_parameter_says_admission_is_unknown() {
+    runtime().block_on(async {
+        let w = World::with_list(LIST);
+        w.lock().unwrap().contributors = vec![("10.0.0.9".into(), vec![(1, 5.0)])];
+        let env = [("VPC_PROXY_OPS_SERVICE", "vpc-proxy")];
+        let (code, out) = run_with(&w, &["top-denied"], &env).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("no allow-list parameter given"), "{out}");
+        assert!(out.lines().nth(2).unwrap().contains("unknown"), "{out}");
+        let (_, out) = run_with(&w, &["top-denied", "--json"], &env).await;
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["sources"][0]["allowed"], serde_json::Value::Null);
+        assert!(!calls(&w).iter().any(|c| c.starts_with("GetParameter")));
+    });
+}

@@ -150,7 +150,9 @@ pub async fn change(
         writeln!(out, "dry run: nothing was written").map_err(Failure::io)?;
         return Ok((exit::OK, written));
     }
-    // Overwrite keeps the parameter's type, key and tier: none of them is sent.
+    // The name GetParameter answered with: `--parameter` may be an ARN, which reads but does
+    // not write. Overwrite keeps the parameter's type, key and tier: none of them is sent.
+    let name = cur.name.as_str();
     let put = ssm
         .put_parameter()
         .name(name)

@@ -81,7 +81,11 @@ pub async fn run(
         Command::Check { ip } => {
             let name = resolver.require(super::PARAMETER).await?;
             let cur = allowlist::read(&clients.ssm, &name).await?;
-            let entries = edit::current(&cur.text)?;
+            let entries = edit::current(&cur.text).map_err(|e| {
+                Failure::refused(format!(
+                    "{e}; until then the function keeps its last good list"
+                ))
+            })?;
             let by = allowlist::decide(&entries, *ip);
             let blocked_by = waf::blocked_by(&blocked(clients, &mut resolver).await?, *ip);
             if args.json {
@@ -329,11 +333,8 @@ async fn top(
     };
     let allow = allow_entries(clients, resolver).await?;
     let blocked = blocked(clients, resolver).await?;
-    if let Some((_, _, entries)) = &allow {
-        top_denied::annotate(&mut sources, entries, &blocked);
-    } else {
-        top_denied::annotate(&mut sources, &[], &blocked);
-    }
+    let entries = allow.as_ref().map(|(_, _, e)| e.as_slice());
+    top_denied::annotate(&mut sources, entries, &blocked);
     if json {
         let v = top_denied::render_json(&sources, &heading, since.as_secs());
         writeln!(out, "{v}").map_err(Failure::io)?;

@@ -30,6 +30,8 @@ pub struct Source {
     pub last: Option<String>,
     /// The allow-list entry that admits it now (then the denies predate the change).
     pub allowed_by: Option<String>,
+    /// Whether the allow-list was read at all (no parameter named: the answer is unknown).
+    pub allow_known: bool,
     /// The WAF IP set entry that blocks it now.
     pub blocked_by: Option<String>,
 }
@@ -109,6 +111,7 @@ pub async fn from_insights(
             first: seen.iter().min().and_then(|t| iso(t)),
             last: seen.iter().max().and_then(|t| iso(t)),
             allowed_by: None,
+            allow_known: false,
             blocked_by: None,
         });
     }
@@ -162,6 +165,7 @@ pub async fn from_logs(
                             first: field("first"),
                             last: field("last"),
                             allowed_by: None,
+                            allow_known: false,
                             blocked_by: None,
                         }
                     })
@@ -184,12 +188,14 @@ pub async fn from_logs(
     })
 }
 
-/// Fills in whether each source is admitted or blocked now.
-pub fn annotate(sources: &mut [Source], allow: &[Entry], blocked: &[String]) {
+/// Fills in whether each source is admitted (when the list is known) or blocked now.
+pub fn annotate(sources: &mut [Source], allow: Option<&[Entry]>, blocked: &[String]) {
     for s in sources {
         let Ok(ip) = s.ip.parse::<IpAddr>() else {
             continue;
         };
+        s.allow_known = allow.is_some();
+        let allow = allow.unwrap_or_default();
         s.allowed_by = edit::deciding(allow, ip).map(|e| format!("line {} ({})", e.line, e.text));
         s.blocked_by = waf::blocked_by(blocked, ip);
     }
@@ -216,9 +222,11 @@ pub fn render_text(sources: &[Source], heading: &str, out: &mut impl Write) -> R
             s.ip,
             s.first.as_deref().unwrap_or("-"),
             s.last.as_deref().unwrap_or("-"),
-            s.allowed_by
-                .as_deref()
-                .map_or("denied".to_owned(), |e| format!("ADMITTED by {e}")),
+            match (&s.allowed_by, s.allow_known) {
+                (Some(e), _) => format!("ADMITTED by {e}"),
+                (None, true) => "denied".to_owned(),
+                (None, false) => "unknown".to_owned(),
+            },
             s.blocked_by
                 .as_deref()
                 .map_or("not blocked".to_owned(), |b| format!("blocked ({b})"))
@@ -238,7 +246,7 @@ pub fn render_json(sources: &[Source], source: &str, since_s: u64) -> serde_json
             "denies": s.denies,
             "first_seen": s.first,
             "last_seen": s.last,
-            "allowed": s.allowed_by.is_some(),
+            "allowed": s.allow_known.then_some(s.allowed_by.is_some()),
             "allowed_by": s.allowed_by,
             "blocked": s.blocked_by.is_some(),
             "blocked_by": s.blocked_by,
