@@ -173,3 +173,52 @@ fn allow_and_block_end_to_end_against_moto() {
         "{err}"
     );
 }
+
+/// The write half of the deny-spike drill against the stand-in, through the real binary (a
+/// process start, credentials, signing and HTTP per step), timed step by step. Prints the
+/// figures (`--nocapture`); nothing asserts on them. moto has no Contributor Insights report,
+/// so `top-denied` is timed against the mocks instead (`respond.rs`, `deny_spike_drill_timed`).
+#[test]
+fn drill_against_moto_timed() {
+    let Some(s) = start() else { return };
+    let steps: &[(&str, &[&str], i32)] = &[
+        ("2 check 203.0.113.66", &["check", "203.0.113.66"], 1),
+        ("2 check 10.0.1.20", &["check", "10.0.1.20"], 1),
+        (
+            "3a allow 10.0.1.20 --dry-run",
+            &["allow", "10.0.1.20", "--comment", "agent", "--dry-run"],
+            0,
+        ),
+        (
+            "3a allow 10.0.1.20",
+            &["allow", "10.0.1.20", "--comment", "agent"],
+            0,
+        ),
+        (
+            "3b block 203.0.113.66 --dry-run",
+            &["block", "203.0.113.66", "--comment", "flood", "--dry-run"],
+            0,
+        ),
+        (
+            "3b block 203.0.113.66",
+            &["block", "203.0.113.66", "--comment", "flood"],
+            0,
+        ),
+        ("verify check 10.0.1.20", &["check", "10.0.1.20"], 0),
+        ("verify check 203.0.113.66", &["check", "203.0.113.66"], 1),
+    ];
+    let mut total = std::time::Duration::ZERO;
+    for (name, args, want) in steps {
+        let t = std::time::Instant::now();
+        let (code, out, err) = ops(&s, args);
+        let took = t.elapsed();
+        assert_eq!(code, *want, "{name}: {out}{err}");
+        total += took;
+        println!("moto drill {name:<34} {:>8.2} ms", took.as_secs_f64() * 1e3);
+    }
+    println!(
+        "moto drill {:<34} {:>8.2} ms",
+        "total",
+        total.as_secs_f64() * 1e3
+    );
+}
