@@ -34,7 +34,7 @@ Respond (see the runbook, deny-spike):
   unblock IP/CIDR... [--comment TEXT]  remove from them
   Every command: --dry-run prints the change as a diff and writes nothing.
   Targets: --stack NAME (outputs of deploy/template.yaml), or --parameter, --ip-set-arn,
-  --ip-set-v6-arn, --rule-name, --log-group, --function-name, --service; each also as
+  --ip-set-v6-arn, --rule-name, --log-group, --function-name, --service, --web-acl-arn; each as
   VPC_PROXY_OPS_<NAME>. --in-force-s N (default 60) is how long a change takes to be in force.
   AWS: --profile, --region, --endpoint-url, or the usual AWS variables and files.
   Exit: 0 done / admitted, 1 refused or denied (nothing written), 2 usage, 3 concurrent
