@@ -198,3 +198,16 @@ fn errors_are_one_sentence_with_the_aws_code() {
         assert_eq!(code, 2, "--comment is required");
     });
 }
+
+#[test]
+fn a_current_list_the_function_refuses_is_not_edited() {
+    runtime().block_on(async {
+        let w = World::with_list("10.0.0.0/24\n10.0.0.1/8\n");
+        let (code, out) = run(&w, &["allow", "203.0.113.7", "--comment", "x"]).await;
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("line 2"), "{out}");
+        let (code, out) = run(&w, &["revoke", "10.0.0.0/24"]).await;
+        assert_eq!(code, 1, "{out}");
+        assert!(w.lock().unwrap().puts.is_empty());
+    });
+}
