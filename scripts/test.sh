@@ -15,6 +15,9 @@ fi
 # SAM CLI (`sam validate --lint`) are installed (and pinned) by scripts/lint-templates.sh,
 # which runs last.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2'
+# The loopback stand-in of SSM, WAFv2 and STS (real wire protocols) for the end-to-end test of
+# vpc-proxy-ops's respond commands (ops/tests/respond_moto.rs, scripts/moto-standin.py).
+.venv/bin/python -m pip install --quiet --disable-pip-version-check 'moto[server]==5.1.22'
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

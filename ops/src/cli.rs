@@ -43,6 +43,8 @@ Commands:
   cloudformation  print a CloudFormation template (Fn::Sub) of the kit and an SNS topic
                   (--output FILE writes it to FILE)
   params          list the placeholders, their flags and environment variables
+  top-denied, check, list, allow, revoke, block, unblock
+                  respond to a deny spike (below)
 
 Options:
   --kit DIR             kit root holding dashboards/ and alarms/
@@ -57,6 +59,11 @@ Parameters are also read from VPC_PROXY_OPS_<NAME> (e.g. VPC_PROXY_OPS_FUNCTION_
 for some, the usual variables (AWS_REGION, PROXY_METRICS_NAMESPACE, PROXY_SERVICE_NAME).
 Flags win over the environment.
 ";
+
+/// The whole help: the kit commands, then the respond commands.
+pub fn usage() -> String {
+    format!("{USAGE}\n{}", crate::respond::command::USAGE)
+}
 
 /// Parses arguments (without the program name).
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, Error> {
@@ -157,7 +164,7 @@ pub fn run_offline(
 ) -> Result<u8, Error> {
     match args.command.as_str() {
         "" | "help" => {
-            write(out, USAGE)?;
+            write(out, &usage())?;
             Ok(if args.command.is_empty() { 2 } else { 0 })
         }
         "params" => {
@@ -263,25 +270,81 @@ pub fn run_offline(
 /// `values` (flags over environment, see [`values`]) and the profile and endpoint the flags
 /// give. HTTPS goes through rustls with ring.
 pub async fn aws_config(args: &Args, values: &Values) -> aws_config::SdkConfig {
+    sdk_config(
+        args.profile.as_deref(),
+        values.get("Region"),
+        args.endpoint_url.as_deref(),
+    )
+    .await
+}
+
+/// The AWS config the usual way, with an explicit profile, region and endpoint where given.
+pub async fn sdk_config(
+    profile: Option<&str>,
+    region: Option<&str>,
+    endpoint_url: Option<&str>,
+) -> aws_config::SdkConfig {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
-    if let Some(profile) = &args.profile {
+    if let Some(profile) = profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(region) = values.get("Region") {
+    if let Some(region) = region {
         loader = loader.region(aws_config::Region::new(region.to_owned()));
     }
-    if let Some(url) = &args.endpoint_url {
+    if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
     loader.load().await
 }
 
+/// A respond command (`top-denied`, `check`, `allow` …): its own typed flags and exit codes;
+/// a failure is printed here as one sentence, so the code reaches the shell.
+async fn respond_main(argv: &[String]) -> u8 {
+    use crate::respond::{Clients, command};
+    let env = |k: &str| std::env::var(k).ok();
+    let mut stdout = std::io::stdout().lock();
+    let result = match command::parse(argv) {
+        Ok(args) => {
+            let config = sdk_config(
+                args.profile.as_deref(),
+                args.region.as_deref(),
+                args.endpoint_url.as_deref(),
+            )
+            .await;
+            let clients = Clients::new(&config);
+            command::run(
+                &args,
+                &clients,
+                &env,
+                std::time::SystemTime::now(),
+                &mut stdout,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = stdout.flush();
+            eprintln!("vpc-proxy-ops: {e}");
+            e.code
+        }
+    }
+}
+
 /// The whole program; returns the exit code.
 pub async fn main(argv: Vec<String>) -> Result<u8, Error> {
+    if argv
+        .first()
+        .is_some_and(|c| crate::respond::command::COMMANDS.contains(&c.as_str()))
+    {
+        return Ok(respond_main(&argv).await);
+    }
     let args = parse(argv)?;
     let env = |k: &str| std::env::var(k).ok();
     let mut stdout = std::io::stdout().lock();

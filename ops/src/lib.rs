@@ -5,14 +5,17 @@
 //! PutMetricAlarm inputs, PutInsightRule inputs) with `${Name}` placeholders. This crate loads
 //! them ([`kit`]), fills the placeholders ([`render`]), checks them against the proxy's own
 //! metric catalog ([`validate`]), sends them to CloudWatch ([`apply`]) or turns them into a
-//! CloudFormation template ([`cloudformation`]); [`cli`] is the command line on top. It is the
-//! only crate of the workspace that links the AWS SDK: the function never depends on it.
+//! CloudFormation template ([`cloudformation`]); [`respond`] acts on a deny spike (top denied
+//! sources, the live allow-list parameter, the WAF block list); [`cli`] is the command line on
+//! top. It is the only crate of the workspace that links the AWS SDK: the function never
+//! depends on it.
 
 pub mod apply;
 pub mod cli;
 pub mod cloudformation;
 pub mod kit;
 pub mod render;
+pub mod respond;
 pub mod validate;
 
 use std::fmt;

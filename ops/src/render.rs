@@ -114,6 +114,13 @@ pub const PARAMS: &[Param] = &[
         env: &[],
     },
     Param {
+        name: "WebAclName",
+        help: "the WAF web ACL's metric name (WebACL dimension; the template names it <function>-web-acl)",
+        default: Some("${FunctionName}-web-acl"),
+        example: "vpc-proxy-web-acl",
+        env: &[],
+    },
+    Param {
         name: "DenySpikeFloor",
         help: "denies per minute below which the deny-spike alarm never fires",
         default: Some("20"),

@@ -1,6 +1,6 @@
 //! Validation of a rendered kit: every placeholder filled, every metric one the proxy emits
 //! (from `vpc_proxy::telemetry::catalog`) or one of AWS's own in `AWS/Lambda`,
-//! `AWS/ApiGateway` or `AWS/Logs`, the dashboard grid within 24 columns, alarm and rule
+//! `AWS/ApiGateway`, `AWS/Logs` or `AWS/WAFV2`, the dashboard grid within 24 columns, alarm and rule
 //! inputs complete, cross-references (alarm widget, rule names) resolving, and the dashboard
 //! showing every metric and dimension the proxy emits.
 //!
@@ -85,6 +85,16 @@ pub const AWS_METRICS: &[(&str, &[&str], &[&str])] = &[
             "EMFParsingErrors",
         ],
         &["LogGroupName", "DestinationType", "FilterName"],
+    ),
+    (
+        "AWS/WAFV2",
+        &[
+            "AllowedRequests",
+            "BlockedRequests",
+            "CountedRequests",
+            "PassedRequests",
+        ],
+        &["WebACL", "Rule", "Region", "RuleGroup"],
     ),
 ];
 
@@ -458,7 +468,7 @@ fn check_metric(report: &mut Report<'_>, m: &MetricRef, ctx: &Context) {
         }
         None => report.add(
             &m.at,
-            format!("namespace {:?} is neither the proxy's ({:?}) nor AWS/Lambda, AWS/ApiGateway or AWS/Logs", m.namespace, ctx.namespace),
+            format!("namespace {:?} is neither the proxy's ({:?}) nor AWS/Lambda, AWS/ApiGateway, AWS/Logs or AWS/WAFV2", m.namespace, ctx.namespace),
         ),
     }
 }
