@@ -19,6 +19,7 @@ pub mod local;
 pub mod outcome;
 pub mod response;
 pub mod runtime_api;
+pub mod streaming;
 pub mod target;
 pub mod telemetry;
 pub mod tls;
