@@ -520,3 +520,56 @@ async fn refusals_and_failures_before_the_first_byte_are_whole_answers() {
         );
     }
 }
+
+/// Peak resident memory of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_function_streams_and_its_memory_stays_flat_in_body_size() {
+    logs();
+    let small = Arc::new(binary(1024));
+    let large = Arc::new(binary(50 * 1024 * 1024));
+    let (s, l) = (small.clone(), large.clone());
+    let backend = Backend::http(script(move |r| {
+        let body = if r.uri.ends_with("/large") { &l } else { &s };
+        Reply::ok("application/octet-stream", body.to_vec())
+    }))
+    .await;
+    let mut lambda = FakeLambda::start().await;
+    let child = std::process::Command::new(common::emulator::BIN)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &lambda.address)
+        .env("PROXY_TARGET_URL", backend.url("http"))
+        .env("PROXY_ALLOWED_IPS", "198.51.100.0/24")
+        .env("PROXY_RESPONSE_MODE", "streaming")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let function = common::emulator::Running(child);
+
+    let post = lambda.invoke(v2("GET", "/small", "", ALLOWED_IP)).await;
+    assert_streaming_post(&post);
+    let (body, trailers) = post.finish().await;
+    assert!(trailers.is_none());
+    assert!(split_prelude(&body).1 == &small[..]);
+    let before = peak_rss_kib(function.pid());
+
+    let post = lambda.invoke(v2("GET", "/large", "", ALLOWED_IP)).await;
+    let (body, trailers) = post.finish().await;
+    assert!(trailers.is_none());
+    assert!(split_prelude(&body).1 == &large[..], "50 MB byte-exact");
+    let after = peak_rss_kib(function.pid());
+    // Buffering the body would add at least its 51,200 KiB; streaming adds a few buffers.
+    assert!(
+        after.saturating_sub(before) < 16 * 1024,
+        "peak RSS grew from {before} KiB to {after} KiB for a 50 MB answer"
+    );
+}
