@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::Method;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ResponseMode};
 use crate::event::{self, DecodeError, Decoded, RequestQuery, Version};
 use crate::headers::{ForwardPolicy, Forwarding, upstream_request_headers};
 use crate::live::{Clock, Live, Snapshot};
@@ -49,7 +49,7 @@ pub(crate) enum Step {
     /// Refused, or out of time before sending: this one answer.
     Stop(Version, Stop),
     /// Allowed: this request goes to the backend within this budget.
-    Forward(Version, Outbound, Duration),
+    Forward(Version, Box<Outbound>, Duration),
 }
 
 /// Everything that stops a request short of the backend's answer, each with one response.
@@ -101,6 +101,7 @@ pub struct Proxy {
     telemetry: Telemetry,
     proto: &'static str,
     cold: AtomicBool,
+    response_mode: ResponseMode,
 }
 
 impl Proxy {
@@ -124,6 +125,7 @@ impl Proxy {
         let tls = (config.target.scheme() == "https").then_some(&config.tls);
         let upstream = Upstream::new(config.timeout, tls)?;
         Ok(Proxy {
+            response_mode: config.response_mode,
             live: Live::new(&config, clock)?,
             target: config.target,
             forward: config.forward,
@@ -135,6 +137,11 @@ impl Proxy {
             },
             cold: AtomicBool::new(true),
         })
+    }
+
+    /// `PROXY_RESPONSE_MODE`: whether callers answer through `handle` or `handle_streaming`.
+    pub fn response_mode(&self) -> ResponseMode {
+        self.response_mode
     }
 
     pub fn telemetry(&self) -> &Telemetry {
@@ -223,7 +230,7 @@ impl Proxy {
             return Step::Stop(version, Stop::Refused(Refusal::ConfigUnavailable));
         };
         match self.prepare(decoded, &snapshot, invocation, outcome) {
-            Ok((outbound, budget)) => Step::Forward(version, outbound, budget),
+            Ok((outbound, budget)) => Step::Forward(version, Box::new(outbound), budget),
             Err(stop) => Step::Stop(version, stop),
         }
     }

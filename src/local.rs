@@ -21,7 +21,10 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
+use crate::config::ResponseMode;
 use crate::handler::{Invocation, Proxy};
+
+mod stream;
 
 /// The listener's default address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -41,7 +44,14 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) -> std::io::Result<
             let service = service_fn(move |request| {
                 let proxy = proxy.clone();
                 let id = counter.fetch_add(1, Ordering::Relaxed);
-                async move { Ok::<_, Infallible>(handle(&proxy, peer, request, id).await) }
+                async move {
+                    Ok::<_, Infallible>(match proxy.response_mode() {
+                        ResponseMode::Buffered => {
+                            stream::boxed(handle(&proxy, peer, request, id).await)
+                        }
+                        ResponseMode::Streaming => stream::handle(proxy, peer, request, id).await,
+                    })
+                }
             });
             if let Err(e) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)

@@ -62,7 +62,7 @@ enum Source {
     /// One of the proxy's own answers (refusal, or a failure before any backend byte).
     Reply(ErrorReply),
     /// The backend's answer, head in, body to come.
-    Backend(BodyStream),
+    Backend(Box<BodyStream>),
 }
 
 impl Proxy {
@@ -87,7 +87,7 @@ impl Proxy {
                 match self.upstream().open_stream(&outbound, budget).await {
                     Ok(stream) => {
                         outcome.upstream_status = Some(stream.status.as_u16());
-                        (version, Source::Backend(stream))
+                        (version, Source::Backend(Box::new(stream)))
                     }
                     Err(e) => (version, stopped(Stop::Upstream(e), &mut outcome)),
                 }
@@ -120,7 +120,7 @@ impl Streamed<'_> {
         } = self;
         let sent = match source {
             Source::Reply(reply) => send_reply(version, reply, sink, &mut outcome).await,
-            Source::Backend(stream) => send_backend(version, stream, sink, &mut outcome).await,
+            Source::Backend(stream) => send_backend(version, *stream, sink, &mut outcome).await,
         };
         if sent.is_err() {
             // Not the backend's doing: the summary line still says what went out.

@@ -573,3 +573,57 @@ async fn the_built_function_streams_and_its_memory_stays_flat_in_body_size() {
         "peak RSS grew from {before} KiB to {after} KiB for a 50 MB answer"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_mode_streams_too() {
+    logs();
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    let addr = raw_backend(move |mut stream, _| {
+        let mut release = release_rx.clone();
+        async move {
+            read_head(&mut stream).await;
+            write_all(
+                &mut stream,
+                b"HTTP/1.1 201 Created\r\ncontent-type: text/plain\r\nx-kept: yes\r\n\
+                  transfer-encoding: chunked\r\n\r\n6\r\nfirst\n\r\n",
+            )
+            .await;
+            let _ = release.wait_for(|go| *go).await;
+            write_all(&mut stream, b"5\r\nlast\n\r\n0\r\n\r\n").await;
+        }
+    })
+    .await;
+    let test = proxy_with(&[
+        ("PROXY_TARGET_URL", &format!("http://{addr}")),
+        ("PROXY_ALLOWED_IPS", "127.0.0.1"),
+        ("PROXY_RESPONSE_MODE", "streaming"),
+    ]);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap();
+    tokio::spawn(vpc_proxy::local::serve(listener, Arc::new(test.proxy)));
+
+    let stream = tokio::net::TcpStream::connect(local).await.unwrap();
+    let (mut client, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request = Request::get("/events")
+        .header("host", local.to_string())
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let response = client.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["x-kept"], "yes");
+    let mut body = response.into_body();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(60), body.frame())
+        .await
+        .expect("the first chunk never arrived while the backend held the rest")
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap();
+    assert_eq!(&first[..], b"first\n");
+    release_tx.send(true).unwrap();
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(&rest[..], b"last\n");
+}
