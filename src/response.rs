@@ -634,4 +634,48 @@ mod tests {
         let v = json(&from_backend(Version::V2, 200, &h, b"").unwrap());
         assert_eq!(v["headers"]["x-name"], "café");
     }
+
+    fn split(prelude: &Bytes) -> Value {
+        let (json, delimiter) = prelude.split_at(prelude.len() - 8);
+        assert_eq!(delimiter, PRELUDE_DELIMITER, "eight NULs end the prelude");
+        assert!(!json.contains(&0), "no NUL inside the JSON");
+        serde_json::from_slice(json).unwrap()
+    }
+
+    #[test]
+    fn streaming_preludes_carry_status_and_headers_in_the_event_shape() {
+        let h = headers(&[
+            ("content-type", "application/octet-stream"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+            ("x-multi", "1"),
+            ("x-multi", "2"),
+            ("keep-alive", "timeout=5"),
+        ]);
+        let v1 = split(&prelude(Version::V1, 206, &h));
+        assert_eq!(v1["statusCode"], 206);
+        assert_eq!(v1["headers"]["x-multi"], "2");
+        assert_eq!(
+            v1["multiValueHeaders"]["x-multi"],
+            serde_json::json!(["1", "2"])
+        );
+        assert_eq!(
+            v1["multiValueHeaders"]["set-cookie"],
+            serde_json::json!(["a=1", "b=2"])
+        );
+        assert!(v1.get("cookies").is_none(), "one place for cookies in v1");
+        let v2 = split(&prelude(Version::V2, 200, &h));
+        assert_eq!(v2["headers"]["x-multi"], "1,2");
+        assert_eq!(v2["cookies"], serde_json::json!(["a=1", "b=2"]));
+        for v in [&v1, &v2] {
+            assert!(v.get("body").is_none() && v.get("isBase64Encoded").is_none());
+            assert!(
+                v["headers"].get("keep-alive").is_none(),
+                "hop-by-hop removed"
+            );
+        }
+        let e = split(&error_prelude(Version::V2, ErrorReply::GatewayTimeout));
+        assert_eq!(e["statusCode"], 504);
+        assert_eq!(e["headers"]["content-type"], "application/json");
+    }
 }
