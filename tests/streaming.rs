@@ -188,11 +188,17 @@ fn assert_streaming_post(post: &Post) {
 
 /// A streaming proxy to `target`, serving one invocation at a time from `lambda`.
 fn streaming_proxy(target: &str) -> Arc<TestProxy> {
-    Arc::new(proxy_with(&[
+    streaming_proxy_with(target, &[])
+}
+
+fn streaming_proxy_with(target: &str, extra: &[(&str, &str)]) -> Arc<TestProxy> {
+    let mut vars = vec![
         ("PROXY_TARGET_URL", target),
         ("PROXY_ALLOWED_IPS", "198.51.100.0/24, 2001:db8::/32"),
         ("PROXY_RESPONSE_MODE", "streaming"),
-    ]))
+    ];
+    vars.extend_from_slice(extra);
+    Arc::new(proxy_with(&vars))
 }
 
 /// Runs the function's side of invocations (the same calls `lambda.rs` makes) until the test
@@ -476,33 +482,58 @@ async fn refusals_and_failures_before_the_first_byte_are_whole_answers() {
         reset(stream);
     })
     .await;
-    for (target, event, status, body) in [
+    let closed = closed_port().await.port().to_string();
+    let hang = Backend::http(script(|_| Reply::Hang)).await;
+    let no_extra: &[(&str, &str)] = &[];
+    for (target, extra, event, status, body) in [
         (
             backend.url("http"),
+            no_extra,
             v2("GET", "/x", "", DENIED_IP),
             403,
             r#"{"message":"Forbidden"}"#,
         ),
         (
             backend.url("http"),
+            no_extra,
             v1("GET", "/a/../etc/passwd", ALLOWED_IP),
             400,
             r#"{"message":"Bad Request"}"#,
         ),
         (
             format!("http://{refused}"),
+            no_extra,
             v1("GET", "/x", ALLOWED_IP),
             502,
             r#"{"message":"Bad Gateway"}"#,
         ),
         (
             format!("http://{headless}"),
+            no_extra,
             v2("GET", "/x", "", ALLOWED_IP),
             502,
             r#"{"message":"Bad Gateway"}"#,
         ),
+        (
+            hang.url("http"),
+            &[("PROXY_TIMEOUT_MS", "300")][..],
+            v2("GET", "/slow", "", ALLOWED_IP),
+            504,
+            r#"{"message":"Gateway Timeout"}"#,
+        ),
+        (
+            backend.url("http"),
+            &[
+                ("PROXY_ALLOWED_IPS_PARAMETER", "/vpc-proxy/allow"),
+                ("AWS_SESSION_TOKEN", "token"),
+                ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", closed.as_str()),
+            ][..],
+            v1("GET", "/x", ALLOWED_IP),
+            503,
+            r#"{"message":"Service Unavailable"}"#,
+        ),
     ] {
-        let proxy = streaming_proxy(&target);
+        let proxy = streaming_proxy_with(&target, extra);
         let mut lambda = FakeLambda::start().await;
         run_function(proxy.clone(), &lambda.address);
         let post = lambda.invoke(event.clone()).await;
@@ -626,4 +657,42 @@ async fn local_mode_streams_too() {
     release_tx.send(true).unwrap();
     let rest = body.collect().await.unwrap().to_bytes();
     assert_eq!(&rest[..], b"last\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_past_the_deadline_mid_body_ends_with_timeout_trailers() {
+    logs();
+    let addr = raw_backend(|mut stream, _| async move {
+        read_head(&mut stream).await;
+        write_all(
+            &mut stream,
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\
+              transfer-encoding: chunked\r\n\r\n6\r\nfirst\n\r\n",
+        )
+        .await;
+        // Then nothing: the connection stays open until the proxy gives up.
+        let mut rest = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut rest).await;
+    })
+    .await;
+    let proxy = streaming_proxy_with(&format!("http://{addr}"), &[("PROXY_TIMEOUT_MS", "300")]);
+    let mut lambda = FakeLambda::start().await;
+    run_function(proxy.clone(), &lambda.address);
+    let post = lambda.invoke(v2("GET", "/stall", "", ALLOWED_IP)).await;
+    let (body, trailers) = post.finish().await;
+    let (prelude, rest) = split_prelude(&body);
+    assert_eq!(prelude["statusCode"], 200);
+    assert_eq!(rest, b"first\n");
+    let trailers = trailers.expect("error trailers");
+    assert_eq!(
+        header(&trailers, "lambda-runtime-function-error-type"),
+        ["Function.UpstreamTimeout"]
+    );
+    let docs = documents(&proxy);
+    assert_eq!(metric_total(&docs, "UpstreamFailure", Some("Reason")), 1.0);
+    let reasons: Vec<&str> = docs
+        .iter()
+        .filter_map(|d| d.get("Reason").and_then(Value::as_str))
+        .collect();
+    assert_eq!(reasons, ["timeout"]);
 }
