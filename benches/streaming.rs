@@ -187,7 +187,7 @@ async fn start_backend(bodies: Arc<Vec<Bytes>>) -> String {
                             Response::builder()
                                 .header("content-type", "application/octet-stream")
                                 .header("content-length", body.len())
-                                .body(Chunked(body))
+                                .body(Chunked::new(body))
                                 .unwrap(),
                         )
                     }
@@ -203,7 +203,28 @@ async fn start_backend(bodies: Arc<Vec<Bytes>>) -> String {
 
 /// The backend writes its answer 64 KiB at a time, as servers do: one 10 MB write would make
 /// the first byte wait for the kernel to copy megabytes, a cost of the benchmark's backend.
-struct Chunked(Bytes);
+/// With `STREAMING_BENCH_PAUSE_MS`, it pauses that long after its first 64 KiB, so the
+/// first byte is timed without the rest of the body competing for the two cores.
+struct Chunked {
+    rest: Bytes,
+    pause: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    sent: bool,
+}
+
+impl Chunked {
+    fn new(body: Bytes) -> Chunked {
+        let pause_ms: u64 = std::env::var("STREAMING_BENCH_PAUSE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Chunked {
+            rest: body,
+            pause: (pause_ms > 0)
+                .then(|| Box::pin(tokio::time::sleep(Duration::from_millis(pause_ms)))),
+            sent: false,
+        }
+    }
+}
 
 impl hyper::body::Body for Chunked {
     type Data = Bytes;
@@ -211,13 +232,20 @@ impl hyper::body::Body for Chunked {
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
+        cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
-        if self.0.is_empty() {
+        if self.sent
+            && let Some(pause) = self.pause.as_mut()
+        {
+            std::task::ready!(pause.as_mut().poll(cx));
+            self.pause = None;
+        }
+        if self.rest.is_empty() {
             return std::task::Poll::Ready(None);
         }
-        let n = self.0.len().min(64 * 1024);
-        let chunk = self.0.split_to(n);
+        let n = self.rest.len().min(64 * 1024);
+        let chunk = self.rest.split_to(n);
+        self.sent = true;
         std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
     }
 }
