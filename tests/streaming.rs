@@ -40,6 +40,10 @@ struct FakeLambda {
     address: String,
     events: mpsc::UnboundedSender<Value>,
     posts: mpsc::UnboundedReceiver<Post>,
+    /// How many `/next` requests arrived: the function polls again only once it has finished
+    /// (and recorded) the previous invocation.
+    polls: tokio::sync::watch::Receiver<usize>,
+    invoked: usize,
 }
 
 impl FakeLambda {
@@ -49,19 +53,24 @@ impl FakeLambda {
         let (events, queued) = mpsc::unbounded_channel::<Value>();
         let (posted, posts) = mpsc::unbounded_channel::<Post>();
         let queued = Arc::new(Mutex::new(queued));
+        let (polled, polls) = tokio::sync::watch::channel(0usize);
+        let polled = Arc::new(polled);
         tokio::spawn(async move {
             let mut counter = 0u64;
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (queued, posted) = (queued.clone(), posted.clone());
+                let (queued, posted, polled) = (queued.clone(), posted.clone(), polled.clone());
                 counter += 1;
                 let base = counter * 1000;
                 tokio::spawn(async move {
                     let next_id = std::sync::atomic::AtomicU64::new(base);
                     let service = service_fn(move |request: Request<Incoming>| {
                         let (queued, posted) = (queued.clone(), posted.clone());
+                        if request.uri().path().ends_with("/invocation/next") {
+                            polled.send_modify(|n| *n += 1);
+                        }
                         let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         async move { Ok::<_, Infallible>(serve(request, queued, posted, id).await) }
                     });
@@ -75,13 +84,23 @@ impl FakeLambda {
             address,
             events,
             posts,
+            polls,
+            invoked: 0,
         }
     }
 
     /// Queues `event` and returns the function's post for it.
     async fn invoke(&mut self, event: Value) -> Post {
+        self.invoked += 1;
         self.events.send(event).unwrap();
         self.posts.recv().await.unwrap()
+    }
+
+    /// Waits until the function polls for the next event: by then it has recorded the
+    /// outcome of every invocation so far.
+    async fn settled(&mut self) {
+        let want = self.invoked + 1;
+        self.polls.wait_for(|n| *n >= want).await.unwrap();
     }
 }
 
@@ -312,6 +331,7 @@ async fn binary_bodies_arrive_byte_exact_after_the_prelude() {
             json!(["a=1", "b=2"])
         );
         assert!(rest == &data[..], "{len} bytes arrive unaltered (v1)");
+        lambda.settled().await;
 
         let docs = documents(&proxy);
         assert_eq!(metric_total(&docs, "UpstreamFailure", None), 0.0);
@@ -376,6 +396,7 @@ async fn the_prelude_and_first_chunk_reach_lambda_before_the_backend_finishes() 
     let (tail, trailers) = post.finish().await;
     assert_eq!(tail, b"last\n");
     assert!(trailers.is_none());
+    lambda.settled().await;
     let docs = documents(&proxy);
     assert_eq!(metric_total(&docs, "Requests", None), 1.0);
     assert_eq!(metric_total(&docs, "UpstreamFailure", None), 0.0);
@@ -549,6 +570,19 @@ async fn refusals_and_failures_before_the_first_byte_are_whole_answers() {
             0,
             "nothing refused reaches the backend"
         );
+        lambda.settled().await;
+        let docs = documents(&proxy);
+        let failed = if matches!(status, 502 | 504) {
+            1.0
+        } else {
+            0.0
+        };
+        assert_eq!(
+            metric_total(&docs, "UpstreamFailure", None),
+            failed,
+            "{event}"
+        );
+        assert_eq!(metric_total(&docs, "Requests", None), 1.0, "{event}");
     }
 }
 
@@ -688,6 +722,7 @@ async fn a_stall_past_the_deadline_mid_body_ends_with_timeout_trailers() {
         header(&trailers, "lambda-runtime-function-error-type"),
         ["Function.UpstreamTimeout"]
     );
+    lambda.settled().await;
     let docs = documents(&proxy);
     assert_eq!(metric_total(&docs, "UpstreamFailure", Some("Reason")), 1.0);
     let reasons: Vec<&str> = docs

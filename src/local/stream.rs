@@ -13,11 +13,11 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::handler::{Invocation, Proxy};
+use crate::handler::Proxy;
 use crate::outcome::UpstreamError;
 use crate::streaming::{BodySink, Head, SinkClosed};
 
@@ -35,26 +35,14 @@ pub(super) fn boxed(response: Response<Full<Bytes>>) -> Response<LocalBody> {
 
 pub(super) async fn handle(
     proxy: Arc<Proxy>,
+    shape: &super::Shape,
     peer: SocketAddr,
     request: Request<Incoming>,
     id: u64,
 ) -> Response<LocalBody> {
-    let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, super::MAX_REQUEST_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return boxed(super::plain(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large\n",
-            ));
-        }
-    };
-    let request_id = format!("local-{id}");
-    let event = super::v1_event(&parts, &body, peer, &request_id).to_string();
-    let invocation = Invocation {
-        request_id,
-        deadline: None,
-        xray_trace_id: None,
+    let (event, invocation) = match super::local_event(shape, peer, request, id).await {
+        Ok(prepared) => prepared,
+        Err(response) => return boxed(response),
     };
     let (head_tx, head_rx) = oneshot::channel();
     // One frame in flight: the backend is read no faster than the client takes.
