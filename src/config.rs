@@ -147,6 +147,27 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Things worth a WARN line at start (empty list, insecure TLS, allow-all ranges).
     pub warnings: Vec<String>,
+    /// `PROXY_RESPONSE_MODE`: how answers go back to Lambda.
+    pub response_mode: ResponseMode,
+}
+
+/// How the function hands its answers to Lambda (`PROXY_RESPONSE_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseMode {
+    /// One JSON payload per invocation, under Lambda's 6 MB limit.
+    #[default]
+    Buffered,
+    /// Lambda response streaming: a metadata prelude, then the body as it arrives.
+    Streaming,
+}
+
+impl ResponseMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Buffered => "buffered",
+            ResponseMode::Streaming => "streaming",
+        }
+    }
 }
 
 impl Config {
@@ -330,17 +351,11 @@ impl Config {
         };
 
         let live = live_config(&get, parameter)?;
-        match get("PROXY_RESPONSE_MODE").map(|m| m.trim().to_ascii_lowercase()) {
-            None => {}
-            Some(mode) if mode == "buffered" => {}
-            // Fail closed: a function deployed for streaming must not quietly buffer instead.
-            Some(mode) if mode == "streaming" => {
-                return Err(ConfigError::new(
-                    "PROXY_RESPONSE_MODE",
-                    "streaming is not supported by this build; use buffered (the default)",
-                )
-                .value(mode));
-            }
+        let response_mode = match get("PROXY_RESPONSE_MODE").map(|m| m.trim().to_ascii_lowercase())
+        {
+            None => ResponseMode::Buffered,
+            Some(mode) if mode == "buffered" => ResponseMode::Buffered,
+            Some(mode) if mode == "streaming" => ResponseMode::Streaming,
             Some(mode) => {
                 return Err(ConfigError::new(
                     "PROXY_RESPONSE_MODE",
@@ -348,7 +363,7 @@ impl Config {
                 )
                 .value(mode));
             }
-        }
+        };
 
         Ok(Config {
             target,
@@ -371,6 +386,7 @@ impl Config {
                 deny_per_ip_limit: per_ip.then_some(limit),
             },
             warnings,
+            response_mode,
         })
     }
 }
@@ -722,9 +738,9 @@ mod tests {
             let e = with(&[(var, value)]).unwrap_err();
             assert_eq!(e.variable, var, "{e}");
         }
-        let e = with(&[("PROXY_RESPONSE_MODE", "STREAMING")]).unwrap_err();
-        assert!(e.to_string().contains("not supported by this build"), "{e}");
-        assert!(with(&[("PROXY_RESPONSE_MODE", "buffered")]).is_ok());
+        let mode = |m: &'static str| with(&[("PROXY_RESPONSE_MODE", m)]).unwrap().response_mode;
+        assert_eq!(mode(" STREAMING "), ResponseMode::Streaming);
+        assert_eq!(mode("buffered"), ResponseMode::Buffered);
         // Without the session token the extension cannot be called: refused at start.
         let e = config(&[
             ("PROXY_TARGET_URL", "http://10.0.0.1"),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::Method;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ResponseMode};
 use crate::event::{self, DecodeError, Decoded, RequestQuery, Version};
 use crate::headers::{ForwardPolicy, Forwarding, upstream_request_headers};
 use crate::live::{Clock, Live, Snapshot};
@@ -42,9 +42,19 @@ pub enum HandlerError {
     NotHttpEvent(String),
 }
 
+/// Where an invocation stands once everything before the backend is decided.
+pub(crate) enum Step {
+    /// Not an API Gateway HTTP event: an invocation error.
+    NotHttp(HandlerError),
+    /// Refused, or out of time before sending: this one answer.
+    Stop(Version, Stop),
+    /// Allowed: this request goes to the backend within this budget.
+    Forward(Version, Box<Outbound>, Duration),
+}
+
 /// Everything that stops a request short of the backend's answer, each with one response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-enum Stop {
+pub(crate) enum Stop {
     #[error("refused: {}", .0.reason())]
     Refused(Refusal),
     #[error(transparent)]
@@ -52,7 +62,7 @@ enum Stop {
 }
 
 impl Stop {
-    fn reply(self) -> ErrorReply {
+    pub(crate) fn reply(self) -> ErrorReply {
         match self {
             Stop::Refused(r) if r.decision() == crate::outcome::Decision::Deny => {
                 ErrorReply::Forbidden
@@ -91,6 +101,7 @@ pub struct Proxy {
     telemetry: Telemetry,
     proto: &'static str,
     cold: AtomicBool,
+    response_mode: ResponseMode,
 }
 
 impl Proxy {
@@ -114,6 +125,7 @@ impl Proxy {
         let tls = (config.target.scheme() == "https").then_some(&config.tls);
         let upstream = Upstream::new(config.timeout, tls)?;
         Ok(Proxy {
+            response_mode: config.response_mode,
             live: Live::new(&config, clock)?,
             target: config.target,
             forward: config.forward,
@@ -127,6 +139,11 @@ impl Proxy {
         })
     }
 
+    /// `PROXY_RESPONSE_MODE`: whether callers answer through `handle` or `handle_streaming`.
+    pub fn response_mode(&self) -> ResponseMode {
+        self.response_mode
+    }
+
     pub fn telemetry(&self) -> &Telemetry {
         &self.telemetry
     }
@@ -138,12 +155,48 @@ impl Proxy {
         invocation: Invocation,
     ) -> Result<Payload, HandlerError> {
         let started = Instant::now();
-        let mut outcome = Outcome {
+        let mut outcome = self.new_outcome(&invocation);
+        let encoded = match self.begin(raw_event, &invocation, &mut outcome).await {
+            Step::NotHttp(e) => Err(e),
+            Step::Stop(version, stop) => Ok(stopped(version, stop, &mut outcome)),
+            Step::Forward(version, outbound, budget) => Ok(
+                match self
+                    .exchange(version, &outbound, budget, &mut outcome)
+                    .await
+                {
+                    Ok(encoded) => encoded,
+                    Err(stop) => stopped(version, stop, &mut outcome),
+                },
+            ),
+        };
+        let result = encoded.map(|encoded| {
+            outcome.status = Some(encoded.status);
+            outcome.response_bytes = encoded.body_bytes;
+            encoded.payload
+        });
+        outcome.duration = started.elapsed();
+        self.telemetry.record(&outcome);
+        result
+    }
+
+    /// The outcome record of a new invocation.
+    pub(crate) fn new_outcome(&self, invocation: &Invocation) -> Outcome {
+        Outcome {
             request_id: invocation.request_id.clone(),
             xray_trace_id: invocation.xray_trace_id.clone(),
             cold_start: self.cold.swap(false, Ordering::Relaxed),
             ..Outcome::default()
-        };
+        }
+    }
+
+    /// Everything up to the backend: decode, the live configuration in force, the
+    /// allow-list, the refusals, the request to send. Fills `outcome` with what it learns.
+    pub(crate) async fn begin(
+        &self,
+        raw_event: &str,
+        invocation: &Invocation,
+        outcome: &mut Outcome,
+    ) -> Step {
         let decoded = event::decode(raw_event);
         // An HTTP event reads the live sources first (at most one read, when due), so that a
         // DEBUG dump below already knows a secret value read in this very invocation.
@@ -158,54 +211,38 @@ impl Proxy {
                 .map_or_else(|| self.live.redactor(), |s| s.redactor.clone());
             tracing::debug!(request_id = invocation.request_id.as_str(), event = %redactor.event(raw_event), "event received");
         }
-        let result = match decoded {
+        let decoded = match decoded {
             Err(e) => {
                 outcome.refusal = Some(Refusal::NotHttpEvent);
-                Err(HandlerError::NotHttpEvent(e.to_string()))
+                return Step::NotHttp(HandlerError::NotHttpEvent(e.to_string()));
             }
-            Ok(decoded) => {
-                let version = decoded.version;
-                outcome.http = true;
-                let meta = &decoded.meta;
-                outcome.apigw_request_id = meta.apigw_request_id.as_deref().map(str::to_owned);
-                outcome.source_ip = meta.source_ip.as_deref().map(str::to_owned);
-                outcome.method = Some(meta.method.to_string());
-                outcome.path = Some(meta.path.to_string());
-                // Nothing is forwarded before the first good read of live configuration.
-                let forwarded = match snapshot {
-                    Some(snapshot) => {
-                        self.forward(decoded, &snapshot, &invocation, &mut outcome)
-                            .await
-                    }
-                    None => Err(Stop::Refused(Refusal::ConfigUnavailable)),
-                };
-                let encoded = match forwarded {
-                    Ok(encoded) => encoded,
-                    Err(stop) => {
-                        match stop {
-                            Stop::Refused(r) => outcome.refusal = Some(r),
-                            Stop::Upstream(e) => outcome.failure = Some(e),
-                        }
-                        response::error(version, stop.reply())
-                    }
-                };
-                outcome.status = Some(encoded.status);
-                outcome.response_bytes = encoded.body_bytes;
-                Ok(encoded.payload)
-            }
+            Ok(decoded) => decoded,
         };
-        outcome.duration = started.elapsed();
-        self.telemetry.record(&outcome);
-        result
+        let version = decoded.version;
+        outcome.http = true;
+        let meta = &decoded.meta;
+        outcome.apigw_request_id = meta.apigw_request_id.as_deref().map(str::to_owned);
+        outcome.source_ip = meta.source_ip.as_deref().map(str::to_owned);
+        outcome.method = Some(meta.method.to_string());
+        outcome.path = Some(meta.path.to_string());
+        // Nothing is forwarded before the first good read of live configuration.
+        let Some(snapshot) = snapshot else {
+            return Step::Stop(version, Stop::Refused(Refusal::ConfigUnavailable));
+        };
+        match self.prepare(decoded, &snapshot, invocation, outcome) {
+            Ok((outbound, budget)) => Step::Forward(version, Box::new(outbound), budget),
+            Err(stop) => Step::Stop(version, stop),
+        }
     }
 
-    async fn forward(
+    /// The request for the backend and its time budget, or why there is none.
+    fn prepare(
         &self,
         decoded: Decoded<'_>,
         snapshot: &Snapshot,
         invocation: &Invocation,
         outcome: &mut Outcome,
-    ) -> Result<Encoded, Stop> {
+    ) -> Result<(Outbound, Duration), Stop> {
         // The allow-list comes first: an unknown source learns nothing else about us.
         let source_ip = admit(snapshot, decoded.meta.source_ip.as_deref())?;
         let request = decoded.request.map_err(|e| match e {
@@ -250,10 +287,20 @@ impl Proxy {
             headers,
             body: request.body,
         };
-        let answer = self.upstream.send(&outbound, budget).await?;
+        Ok((outbound, budget))
+    }
+
+    /// The buffered exchange: the whole answer, encoded for API Gateway.
+    async fn exchange(
+        &self,
+        version: Version,
+        outbound: &Outbound,
+        budget: Duration,
+        outcome: &mut Outcome,
+    ) -> Result<Encoded, Stop> {
+        let answer = self.upstream.send(outbound, budget).await?;
         outcome.upstream_status = Some(answer.status.as_u16());
         outcome.upstream_latency = Some(answer.latency);
-        let version: Version = request.version;
         response::from_backend(
             version,
             answer.status.as_u16(),
@@ -261,6 +308,10 @@ impl Proxy {
             &answer.body,
         )
         .map_err(|_| Stop::Upstream(UpstreamError::ResponseTooLarge))
+    }
+
+    pub(crate) fn upstream(&self) -> &Upstream {
+        &self.upstream
     }
 
     /// The time the backend exchange may take: the timeout, capped by the deadline less the
@@ -273,6 +324,20 @@ impl Proxy {
         let remaining = deadline.duration_since(SystemTime::now()).ok()?;
         let usable = remaining.checked_sub(DEADLINE_MARGIN)?;
         (!usable.is_zero()).then(|| timeout.min(usable))
+    }
+}
+
+/// Records why the request stopped and encodes the one answer it gets.
+fn stopped(version: Version, stop: Stop, outcome: &mut Outcome) -> Encoded {
+    note_stop(stop, outcome);
+    response::error(version, stop.reply())
+}
+
+/// Records a stop in the outcome: a refusal or an upstream failure, never both.
+pub(crate) fn note_stop(stop: Stop, outcome: &mut Outcome) {
+    match stop {
+        Stop::Refused(r) => outcome.refusal = Some(r),
+        Stop::Upstream(e) => outcome.failure = Some(e),
     }
 }
 

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::Config;
+use crate::config::{Config, ResponseMode};
 use crate::handler::{ClientScheme, Invocation, Proxy};
 use crate::runtime_api::{Answer, NextEvent, RuntimeApi, RuntimeApiError};
 use crate::telemetry::{Sink, Telemetry, logging};
@@ -48,6 +48,7 @@ pub fn run(sink: Sink) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mode = config.response_mode;
     runtime.block_on(async move {
         logging::startup(&config, "lambda", concurrency);
         let telemetry = Telemetry::new(config.telemetry.clone(), sink);
@@ -61,7 +62,7 @@ pub fn run(sink: Sink) -> ExitCode {
         // invocations in flight: that poller waits and polls again.
         let retry = concurrency > 1;
         for _ in 0..concurrency {
-            pollers.spawn(poll(api.clone(), proxy.clone(), retry));
+            pollers.spawn(poll(api.clone(), proxy.clone(), retry, mode));
         }
         match pollers.join_next().await {
             Some(Ok(Err(e))) => tracing::error!(error = %e, "the Lambda Runtime API failed"),
@@ -79,7 +80,12 @@ const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// One poll loop: next event, handle, answer, for as long as the Runtime API works.
-async fn poll(api: Arc<RuntimeApi>, proxy: Arc<Proxy>, retry: bool) -> Result<(), RuntimeApiError> {
+async fn poll(
+    api: Arc<RuntimeApi>,
+    proxy: Arc<Proxy>,
+    retry: bool,
+    mode: ResponseMode,
+) -> Result<(), RuntimeApiError> {
     let mut pause = RETRY_FIRST;
     loop {
         let event = match api.next().await {
@@ -97,8 +103,11 @@ async fn poll(api: Arc<RuntimeApi>, proxy: Arc<Proxy>, retry: bool) -> Result<()
             Err(e) => return Err(e),
         };
         pause = RETRY_FIRST;
-        let answer = invoke(&proxy, &event).await;
-        if let Err(e) = api.answer(&event, answer).await {
+        let answered = match mode {
+            ResponseMode::Buffered => api.answer(&event, invoke(&proxy, &event).await).await,
+            ResponseMode::Streaming => invoke_streaming(&api, &proxy, &event).await,
+        };
+        if let Err(e) = answered {
             // A refused answer (too large, invocation already timed out) loses one invocation,
             // not the environment; a Runtime API that is gone fails the next poll instead.
             tracing::error!(error = %e, request_id = %event.request_id, "answer not accepted");
@@ -107,11 +116,7 @@ async fn poll(api: Arc<RuntimeApi>, proxy: Arc<Proxy>, retry: bool) -> Result<()
 }
 
 async fn invoke(proxy: &Proxy, event: &NextEvent) -> Answer {
-    let invocation = Invocation {
-        deadline: deadline(event.deadline_ms),
-        request_id: event.request_id.clone(),
-        xray_trace_id: event.xray_trace_id.clone(),
-    };
+    let invocation = invocation(event);
     // Lambda only delivers JSON, so this is never lossy in practice; going through the handler
     // all the same keeps "one summary line per invocation" true for any bytes.
     let raw = String::from_utf8_lossy(&event.payload);
@@ -121,6 +126,38 @@ async fn invoke(proxy: &Proxy, event: &NextEvent) -> Answer {
             error_type: "NotHttpEvent",
             message: e.to_string(),
         },
+    }
+}
+
+/// Streaming: the answer goes out as it arrives; an invocation error still uses /error.
+async fn invoke_streaming(
+    api: &RuntimeApi,
+    proxy: &Proxy,
+    event: &NextEvent,
+) -> Result<(), RuntimeApiError> {
+    let raw = String::from_utf8_lossy(&event.payload);
+    match proxy.handle_streaming(&raw, invocation(event)).await {
+        Ok(streamed) => {
+            api.stream(event, |mut sender| async move {
+                streamed.deliver(&mut sender).await;
+            })
+            .await
+        }
+        Err(e) => {
+            let answer = Answer::Error {
+                error_type: "NotHttpEvent",
+                message: e.to_string(),
+            };
+            api.answer(event, answer).await
+        }
+    }
+}
+
+fn invocation(event: &NextEvent) -> Invocation {
+    Invocation {
+        deadline: deadline(event.deadline_ms),
+        request_id: event.request_id.clone(),
+        xray_trace_id: event.xray_trace_id.clone(),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod local_v2;
 pub mod outcome;
 pub mod response;
 pub mod runtime_api;
+pub mod streaming;
 pub mod target;
 pub mod telemetry;
 pub mod terminal;

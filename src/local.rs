@@ -23,7 +23,10 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
+use crate::config::ResponseMode;
 use crate::handler::{Invocation, Proxy};
+
+mod stream;
 
 /// The listener's default address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -109,7 +112,14 @@ pub async fn serve_as(
                 let shape = shape.clone();
                 let id = counter.fetch_add(1, Ordering::Relaxed);
                 async move {
-                    let response = handle(&proxy, &shape, peer, request, id).await;
+                    let response = match proxy.response_mode() {
+                        ResponseMode::Buffered => {
+                            stream::boxed(handle(&proxy, &shape, peer, request, id).await)
+                        }
+                        ResponseMode::Streaming => {
+                            stream::handle(proxy.clone(), &shape, peer, request, id).await
+                        }
+                    };
                     if let Some(terminal) = &shape.terminal {
                         terminal.flush(&mut std::io::stdout().lock());
                     }
@@ -133,10 +143,34 @@ async fn handle(
     request: Request<Incoming>,
     id: u64,
 ) -> Response<Full<Bytes>> {
+    let (event, invocation) = match local_event(shape, peer, request, id).await {
+        Ok(prepared) => prepared,
+        Err(response) => return response,
+    };
+    match proxy.handle(&event, invocation).await {
+        Ok(payload) if shape.v2 => crate::local_v2::response(payload.as_str()),
+        Ok(payload) => from_v1_response(payload.as_str()),
+        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+    }
+}
+
+/// The event API Gateway would send for this request, or the answer API Gateway would give
+/// without calling the function.
+async fn local_event(
+    shape: &Shape,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+    id: u64,
+) -> Result<(String, Invocation), Response<Full<Bytes>>> {
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
+        Err(_) => {
+            return Err(plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large\n",
+            ));
+        }
     };
     let full_path = parts.uri.path();
     // A REST API answers outside its stage itself, without calling the function.
@@ -157,7 +191,7 @@ async fn handle(
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static("application/json"),
                 );
-                return response;
+                return Err(response);
             }
         },
     };
@@ -178,11 +212,7 @@ async fn handle(
         deadline: None,
         xray_trace_id: None,
     };
-    match proxy.handle(&event.to_string(), invocation).await {
-        Ok(payload) if shape.v2 => crate::local_v2::response(payload.as_str()),
-        Ok(payload) => from_v1_response(payload.as_str()),
-        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
-    }
+    Ok((event.to_string(), invocation))
 }
 
 /// The REST API event API Gateway would send for this request.

@@ -273,7 +273,10 @@ pub struct Outcome {
     /// Status sent to the client.
     pub status: Option<u16>,
     pub upstream_status: Option<u16>,
+    /// To the last body byte (buffered: the whole answer; streaming: the last byte streamed).
     pub upstream_latency: Option<Duration>,
+    /// Streaming only: from the first send to the first body byte.
+    pub upstream_first_byte: Option<Duration>,
     pub request_bytes: usize,
     pub response_bytes: usize,
     pub duration: Duration,

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
 use http::HeaderMap;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -122,6 +123,38 @@ pub fn from_backend(
     })
 }
 
+/// The eight NUL bytes that end the streaming prelude; the body follows them.
+pub const PRELUDE_DELIMITER: [u8; 8] = [0; 8];
+
+/// The metadata prelude of a streaming response, delimiter included: status and headers in
+/// the shape of the event that asked (v1 for a REST API: `headers` and `multiValueHeaders`,
+/// `Set-Cookie` kept among them as in a buffered answer; v2 for a Function URL: `headers` and
+/// `cookies`). No body, no `isBase64Encoded`: the bytes that follow are the body, unaltered.
+pub fn prelude(version: Version, status: u16, headers: &HeaderMap) -> Bytes {
+    let pairs: Vec<(&str, Cow<'_, str>)> = response_headers(headers)
+        .map(|(name, value)| (name.as_str(), header_text(value.as_bytes())))
+        .collect();
+    write_prelude(version, status, &pairs)
+}
+
+/// The prelude of one of the proxy's own error answers (its body is `reply.body()`).
+pub fn error_prelude(version: Version, reply: ErrorReply) -> Bytes {
+    let headers = [("content-type", Cow::Borrowed("application/json"))];
+    write_prelude(version, reply.status(), &headers)
+}
+
+fn write_prelude(version: Version, status: u16, headers: &[(&str, Cow<'_, str>)]) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    if write_head(&mut out, version, status, headers).is_none() {
+        // Unreachable in practice (see `serialize`); the status alone still reaches the client.
+        out.clear();
+        out.extend_from_slice(format!("{{\"statusCode\":{status}").as_bytes());
+    }
+    out.push(b'}');
+    out.extend_from_slice(&PRELUDE_DELIMITER);
+    Bytes::from(out)
+}
+
 /// Textual media types whose bytes can travel as a JSON string unchanged. A body with a
 /// `Content-Encoding` is compressed bytes, whatever its type says.
 fn is_textual(headers: &HeaderMap) -> bool {
@@ -215,26 +248,7 @@ fn write_payload(
 ) -> Option<Payload> {
     let header_bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 8).sum();
     let mut out = Vec::with_capacity(body.encoded_len() + 2 * header_bytes + 128);
-    out.extend_from_slice(b"{\"statusCode\":");
-    write_json(&mut out, &status)?;
-    out.extend_from_slice(b",\"headers\":");
-    match version {
-        Version::V1 => {
-            write_json(&mut out, &LastValues(headers))?;
-            out.extend_from_slice(b",\"multiValueHeaders\":");
-            write_json(&mut out, &AllValues(headers))?;
-        }
-        Version::V2 => {
-            write_json(&mut out, &JoinedValues(headers))?;
-            let cookies: Vec<&str> = headers
-                .iter()
-                .filter(|(n, _)| *n == "set-cookie")
-                .map(|(_, v)| v.as_ref())
-                .collect();
-            out.extend_from_slice(b",\"cookies\":");
-            write_json(&mut out, &cookies)?;
-        }
-    }
+    write_head(&mut out, version, status, headers)?;
     out.extend_from_slice(b",\"body\":");
     match body {
         Body::Text(text) => {
@@ -248,6 +262,37 @@ fn write_payload(
         }
     }
     String::from_utf8(out).ok().map(Payload)
+}
+
+/// The response's status and headers, as the opening of a JSON object left open for the
+/// body (buffered) or closed as the streaming prelude.
+fn write_head(
+    out: &mut Vec<u8>,
+    version: Version,
+    status: u16,
+    headers: &[(&str, Cow<'_, str>)],
+) -> Option<()> {
+    out.extend_from_slice(b"{\"statusCode\":");
+    write_json(out, &status)?;
+    out.extend_from_slice(b",\"headers\":");
+    match version {
+        Version::V1 => {
+            write_json(out, &LastValues(headers))?;
+            out.extend_from_slice(b",\"multiValueHeaders\":");
+            write_json(out, &AllValues(headers))?;
+        }
+        Version::V2 => {
+            write_json(out, &JoinedValues(headers))?;
+            let cookies: Vec<&str> = headers
+                .iter()
+                .filter(|(n, _)| *n == "set-cookie")
+                .map(|(_, v)| v.as_ref())
+                .collect();
+            out.extend_from_slice(b",\"cookies\":");
+            write_json(out, &cookies)?;
+        }
+    }
+    Some(())
 }
 
 fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Option<()> {
@@ -588,5 +633,49 @@ mod tests {
         );
         let v = json(&from_backend(Version::V2, 200, &h, b"").unwrap());
         assert_eq!(v["headers"]["x-name"], "café");
+    }
+
+    fn split(prelude: &Bytes) -> Value {
+        let (json, delimiter) = prelude.split_at(prelude.len() - 8);
+        assert_eq!(delimiter, PRELUDE_DELIMITER, "eight NULs end the prelude");
+        assert!(!json.contains(&0), "no NUL inside the JSON");
+        serde_json::from_slice(json).unwrap()
+    }
+
+    #[test]
+    fn streaming_preludes_carry_status_and_headers_in_the_event_shape() {
+        let h = headers(&[
+            ("content-type", "application/octet-stream"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+            ("x-multi", "1"),
+            ("x-multi", "2"),
+            ("keep-alive", "timeout=5"),
+        ]);
+        let v1 = split(&prelude(Version::V1, 206, &h));
+        assert_eq!(v1["statusCode"], 206);
+        assert_eq!(v1["headers"]["x-multi"], "2");
+        assert_eq!(
+            v1["multiValueHeaders"]["x-multi"],
+            serde_json::json!(["1", "2"])
+        );
+        assert_eq!(
+            v1["multiValueHeaders"]["set-cookie"],
+            serde_json::json!(["a=1", "b=2"])
+        );
+        assert!(v1.get("cookies").is_none(), "one place for cookies in v1");
+        let v2 = split(&prelude(Version::V2, 200, &h));
+        assert_eq!(v2["headers"]["x-multi"], "1,2");
+        assert_eq!(v2["cookies"], serde_json::json!(["a=1", "b=2"]));
+        for v in [&v1, &v2] {
+            assert!(v.get("body").is_none() && v.get("isBase64Encoded").is_none());
+            assert!(
+                v["headers"].get("keep-alive").is_none(),
+                "hop-by-hop removed"
+            );
+        }
+        let e = split(&error_prelude(Version::V2, ErrorReply::GatewayTimeout));
+        assert_eq!(e["statusCode"], 504);
+        assert_eq!(e["headers"]["content-type"], "application/json");
     }
 }

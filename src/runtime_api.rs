@@ -1,19 +1,23 @@
 //! The Lambda Runtime API, as the function speaks it: take the next event, post its answer or
 //! its error document.
 //!
-//! It owns the protocol (paths, the invocation headers, the error document) and nothing about
-//! HTTP events. It must never touch the process environment per invocation: the stock runtime
+//! It owns the protocol (paths, the invocation headers, the error document, the streaming
+//! response's request headers and error trailers) and nothing about HTTP events. It must never touch the process environment per invocation: the stock runtime
 //! loop (`lambda_runtime` 1.5, sequential mode) sets `_X_AMZN_TRACE_ID` with `setenv` on every
 //! invocation, and glibc keeps every value ever set, so a long-lived environment grew by about
 //! 200 bytes of RSS per invocation for ever (tests/soak.rs). The trace id travels in
 //! `NextEvent` instead.
 
 use bytes::Bytes;
+use http::HeaderValue;
 use http::{HeaderMap, Method, StatusCode, Uri};
 use http_body_util::BodyExt;
+use lambda_runtime_api_client::body::sender::Sender;
 use lambda_runtime_api_client::{Client, body::Body, build_request};
 
 use crate::config::ConfigError;
+use crate::outcome::{FailureKind, UpstreamError};
+use crate::streaming::{BodySink, Head, SinkClosed};
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 const REQUEST_ID: &str = "lambda-runtime-aws-request-id";
@@ -22,6 +26,10 @@ const TRACE_ID: &str = "lambda-runtime-trace-id";
 /// Lambda Managed Instances name each invocation; the answer must carry the name back.
 const INVOCATION_ID: &str = "lambda-runtime-invocation-id";
 const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
+const ERROR_BODY: &str = "lambda-runtime-function-error-body";
+const RESPONSE_MODE: &str = "lambda-runtime-function-response-mode";
+/// The content type that tells Lambda the body opens with the HTTP metadata prelude.
+pub const HTTP_INTEGRATION_RESPONSE: &str = "application/vnd.awslambda.http-integration-response";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeApiError {
@@ -159,6 +167,53 @@ impl RuntimeApi {
         }
     }
 
+    /// Posts a streaming answer to `event`: a chunked body that `produce` writes through the
+    /// `StreamSender` it is given, while the request is already on its way. The body ends
+    /// when `produce` returns (and drops the sender); a failure it reports through
+    /// `StreamSender::fail` goes out as the Runtime API's error trailers.
+    pub async fn stream<F, Fut>(&self, event: &NextEvent, produce: F) -> Result<(), RuntimeApiError>
+    where
+        F: FnOnce(StreamSender) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let what = "response";
+        let path = format!(
+            "/2018-06-01/runtime/invocation/{}/response",
+            event.request_id
+        );
+        let mut builder = build_request()
+            .method(Method::POST)
+            .uri(path)
+            .header(RESPONSE_MODE, "streaming")
+            .header(http::header::CONTENT_TYPE, HTTP_INTEGRATION_RESPONSE)
+            .header(http::header::TRANSFER_ENCODING, "chunked")
+            // hyper writes only the trailers the request declares.
+            .header(http::header::TRAILER, ERROR_TYPE)
+            .header(http::header::TRAILER, ERROR_BODY);
+        if let Some(id) = &event.invocation_id {
+            builder = builder.header(INVOCATION_ID, id);
+        }
+        let (sender, body) = Body::channel();
+        let call = self.call(what, builder, body);
+        let (response, ()) = tokio::join!(
+            call,
+            produce(StreamSender {
+                sender: Some(sender),
+            })
+        );
+        let response = response?;
+        let status = response.status();
+        let _ = response.into_body().collect().await;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(RuntimeApiError::Status {
+                what,
+                status: status.as_u16(),
+            })
+        }
+    }
+
     /// Sends one request; any failure to build or exchange it is a transport error of `what`.
     async fn call(
         &self,
@@ -171,6 +226,70 @@ impl RuntimeApi {
             .call(request)
             .await
             .map_err(|e| transport(what, e))
+    }
+}
+
+/// The writing end of a streaming answer's body.
+pub struct StreamSender {
+    /// `None` once the body has ended as failed.
+    sender: Option<Sender>,
+}
+
+impl StreamSender {
+    /// Sends one chunk, once the connection has taken the previous one (the channel holds
+    /// none in reserve).
+    async fn send(&mut self, chunk: Bytes) -> Result<(), SinkClosed> {
+        match self.sender.as_mut() {
+            Some(sender) => sender.send_data(chunk).await.map_err(|_| SinkClosed),
+            None => Err(SinkClosed),
+        }
+    }
+}
+
+impl BodySink for StreamSender {
+    /// The prelude is the first bytes of the body.
+    async fn head(&mut self, head: Head) -> Result<(), SinkClosed> {
+        self.send(head.prelude).await
+    }
+
+    async fn data(&mut self, chunk: Bytes) -> Result<(), SinkClosed> {
+        self.send(chunk).await
+    }
+
+    /// Ends the body with the `Lambda-Runtime-Function-Error-Type` / `-Body` trailers: the
+    /// type `Function.<name>`, the body the error document (`errorType`, `errorMessage`, as on
+    /// the /error path) in base64, since a trailer value cannot carry every byte of JSON.
+    async fn fail(&mut self, error: UpstreamError) {
+        let Some(mut sender) = self.sender.take() else {
+            return;
+        };
+        let name = stream_error_type(error);
+        let document = serde_json::json!({
+            "errorType": name,
+            "errorMessage": error.phrase(),
+        })
+        .to_string();
+        let mut trailers = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(&format!("Function.{name}")) {
+            trailers.insert(ERROR_TYPE, value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&base64_simd::STANDARD.encode_to_string(document))
+        {
+            trailers.insert(ERROR_BODY, value);
+        }
+        let _ = sender.send_trailers(trailers).await;
+    }
+}
+
+/// The error type a failed stream reports: one per failure class, a bare name.
+pub fn stream_error_type(error: UpstreamError) -> &'static str {
+    match error.kind() {
+        FailureKind::Connect => "UpstreamConnect",
+        FailureKind::Tls => "UpstreamTls",
+        FailureKind::Reset => "UpstreamReset",
+        FailureKind::BadResponse => "UpstreamBadResponse",
+        FailureKind::Timeout => "UpstreamTimeout",
+        FailureKind::TooLarge => "UpstreamTooLarge",
     }
 }
 

@@ -69,6 +69,67 @@ pub struct Answer {
     pub latency: Duration,
 }
 
+/// A backend answer whose head is in and whose body is read chunk by chunk, as it arrives.
+/// Only the chunk being handed on is held: memory stays bounded whatever the body's size.
+pub struct BodyStream {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    body: hyper::body::Incoming,
+    /// Goes back to the pool once the body is complete (never after a failure).
+    conn: Option<Conn>,
+    upstream: Upstream,
+    start: Instant,
+    deadline: Instant,
+}
+
+impl std::fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyStream")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BodyStream {
+    /// The next body chunk; `Ok(None)` once the body is complete. Any failure is final (the
+    /// response has started): a reset, a close before the end, bad chunking, or the deadline.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
+        loop {
+            let frame = tokio::time::timeout_at(self.deadline.into(), self.body.frame())
+                .await
+                .map_err(|_| UpstreamError::TimedOut)?;
+            match frame {
+                None => {
+                    if let Some(conn) = self.conn.take()
+                        && !wants_close(&self.headers)
+                    {
+                        self.upstream.checkin(conn).await;
+                    }
+                    return Ok(None);
+                }
+                Some(Err(e)) => {
+                    self.conn = None;
+                    return Err(match exchange_failure(&e, true, false) {
+                        Failure::Retryable(e) | Failure::Final(e) => e,
+                    });
+                }
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data()
+                        && !data.is_empty()
+                    {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Time since the request was first sent.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
 /// The pooled client and its default time budget.
 #[derive(Clone)]
 pub struct Upstream {
@@ -177,6 +238,23 @@ impl Upstream {
         deadline: Instant,
         fresh_only: bool,
     ) -> Result<(StatusCode, HeaderMap, Bytes), Failure> {
+        let (parts, body, conn) = self.attempt_head(request, deadline, fresh_only).await?;
+        let body = tokio::time::timeout_at(deadline.into(), read_body(&parts.headers, body))
+            .await
+            .map_err(|_| Failure::Final(UpstreamError::TimedOut))??;
+        if !wants_close(&parts.headers) {
+            self.checkin(conn).await;
+        }
+        Ok((parts.status, parts.headers, body))
+    }
+
+    /// Sends the request and waits for the response head (status and headers), by `deadline`.
+    async fn attempt_head(
+        &self,
+        request: &Outbound,
+        deadline: Instant,
+        fresh_only: bool,
+    ) -> Result<(http::response::Parts, hyper::body::Incoming, Conn), Failure> {
         let key = pool_key(&request.uri);
         let pooled = if fresh_only {
             None
@@ -193,23 +271,52 @@ impl Upstream {
         let outgoing = origin_form(request).map_err(Failure::Final)?;
         let idempotent = is_idempotent(&request.method);
         let read_before = conn.read.load(Ordering::Relaxed);
-        let exchange = async {
-            let response = conn.sender.send_request(outgoing).await.map_err(|e| {
+        let exchange = conn.sender.send_request(outgoing);
+        let response = match tokio::time::timeout_at(deadline.into(), exchange).await {
+            Err(_) => return Err(Failure::Final(UpstreamError::TimedOut)),
+            Ok(response) => response.map_err(|e| {
                 let started = conn.read.load(Ordering::Relaxed) != read_before;
                 exchange_failure(&e, started, idempotent)
-            })?;
-            let (parts, body) = response.into_parts();
-            let body = read_body(&parts.headers, body).await?;
-            Ok::<_, Failure>((parts, body))
+            })?,
         };
-        let (parts, body) = match tokio::time::timeout_at(deadline.into(), exchange).await {
-            Err(_) => return Err(Failure::Final(UpstreamError::TimedOut)),
-            Ok(result) => result?,
-        };
-        if !wants_close(&parts.headers) {
-            self.checkin(conn).await;
+        let (parts, body) = response.into_parts();
+        Ok((parts, body, conn))
+    }
+
+    /// Sends the request within `budget` and returns as soon as the response head is in: the
+    /// body is read by the caller through `BodyStream`, chunk by chunk, against the same
+    /// deadline. The retry rule is `send`'s: only before any byte of the response.
+    pub async fn open_stream(
+        &self,
+        request: &Outbound,
+        budget: Duration,
+    ) -> Result<BodyStream, UpstreamError> {
+        let start = Instant::now();
+        let deadline = start + budget;
+        let mut fresh_only = false;
+        loop {
+            match self.attempt_head(request, deadline, fresh_only).await {
+                Ok((parts, body, conn)) => {
+                    return Ok(BodyStream {
+                        status: parts.status,
+                        headers: parts.headers,
+                        body,
+                        conn: Some(conn),
+                        upstream: self.clone(),
+                        start,
+                        deadline,
+                    });
+                }
+                Err(Failure::Retryable(e)) if !fresh_only => {
+                    tracing::debug!(
+                        error = e.phrase(),
+                        "backend connection failed before a response; retrying once"
+                    );
+                    fresh_only = true;
+                }
+                Err(Failure::Retryable(e) | Failure::Final(e)) => return Err(e),
+            }
         }
-        Ok((parts.status, parts.headers, body))
     }
 
     /// The most recently used idle connection to `key` that is still open and young enough.

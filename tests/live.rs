@@ -810,8 +810,8 @@ fn a_misspelled_proxy_variable_stops_the_binary_naming_the_closest_setting() {
         ),
         (
             "PROXY_RESPONSE_MODE",
-            "streaming",
-            "not supported by this build",
+            "stream",
+            "must be buffered or streaming",
         ),
     ] {
         let out = Command::new(BIN)
