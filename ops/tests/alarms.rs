@@ -362,3 +362,63 @@ fn the_model_sees_why_ignore_froze_the_latency_alarm() {
     points.extend(vec![point(name, &input, ONE_A_MINUTE_GOOD); 30]);
     assert_eq!(run(&input, &points, State::InsufficientData), State::Alarm);
 }
+
+/// The dashboard's error rate and the alarms share a denominator: forwarded requests (every
+/// forwarded request emits `UpstreamFailure` and `UpstreamHTTPError`, 0 or 1; a deny emits
+/// neither), so a deny flood cannot dilute the backend's error rate on the page.
+#[test]
+fn the_dashboard_error_rate_divides_by_forwarded_requests_like_the_alarms() {
+    let (_, _, rendered) = common::rendered();
+    let widget = rendered
+        .dashboards
+        .iter()
+        .flat_map(|d| d.body["widgets"].as_array().into_iter().flatten())
+        .find(|w| {
+            w["properties"]["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Error rate"))
+        })
+        .expect("an error-rate widget");
+    let rows = widget["properties"]["metrics"].as_array().expect("metrics");
+    let options = |row: &Value| row.as_array().and_then(|r| r.last()).cloned();
+    let errors = rows
+        .iter()
+        .filter_map(options)
+        .find(|o| o["id"] == "errors")
+        .expect("an `errors` expression");
+    let expression = errors["expression"].as_str().expect("expression");
+    let denominator = expression
+        .rsplit('/')
+        .next()
+        .and_then(|d| {
+            d.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .find(|s| !s.is_empty())
+        })
+        .expect("a division");
+    let row = rows
+        .iter()
+        .find(|r| options(r).is_some_and(|o| o["id"] == denominator))
+        .and_then(Value::as_array)
+        .expect("the denominator's row");
+    let metric = row[1].as_str().unwrap_or_default();
+    assert!(
+        ["UpstreamFailure", "UpstreamHTTPError"].contains(&metric),
+        "the error rate divides by {metric}, not by forwarded requests: {expression}"
+    );
+    assert_eq!(
+        options(&Value::Array(row.clone())).unwrap()["stat"],
+        "SampleCount"
+    );
+    // The alarms' denominators: SampleCount of UpstreamHTTPError, Average of UpstreamFailure.
+    let failures = common::alarm(&rendered, "svc-upstream-failures");
+    assert_eq!(
+        (&failures["MetricName"], &failures["Statistic"]),
+        (&Value::from("UpstreamFailure"), &Value::from("Average"))
+    );
+    let rate = common::alarm(&rendered, "svc-upstream-5xx-rate");
+    let forwarded = rate["Metrics"]
+        .as_array()
+        .and_then(|m| m.iter().find(|q| q["Id"] == "forwarded"))
+        .expect("forwarded");
+    assert_eq!(forwarded["MetricStat"]["Stat"], "SampleCount");
+}
