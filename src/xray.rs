@@ -159,56 +159,79 @@ fn seconds(t: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The daemon datagram: protocol header, then the subsegment.
+/// Appends `s` as a JSON string.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The daemon datagram: protocol header, then the subsegment. Written directly rather than
+/// through a `serde_json::Value` tree: this runs on the request path of every sampled
+/// invocation.
 pub fn subsegment(context: &TraceContext<'_>, exchange: &Exchange<'_>) -> String {
     let uri = exchange.uri;
     let host = uri.host().unwrap_or("backend");
-    let mut url = String::with_capacity(64);
-    let _ = write!(
-        url,
-        "{}://{}{}",
-        uri.scheme_str().unwrap_or("http"),
-        uri.authority().map_or(host, |a| a.as_str()),
-        uri.path()
-    );
     // X-Ray's flags: error for a 4xx (throttle too for a 429), fault for a 5xx or no answer.
     let status = exchange.response.map(|(status, _)| status);
     let fault = exchange.failure.is_some() || status.is_some_and(|s| s >= 500);
     let error = status.is_some_and(|s| (400..500).contains(&s));
     let throttle = status == Some(429);
-    let mut http = serde_json::json!({
-        "request": { "method": exchange.method, "url": url },
-    });
-    if let Some((status, length)) = exchange.response {
-        http["response"] = serde_json::json!({ "status": status, "content_length": length });
-    }
-    let mut document = serde_json::json!({
-        "name": host,
-        "id": new_id(),
-        "trace_id": context.root,
-        "parent_id": context.parent,
-        "type": "subsegment",
-        "namespace": "remote",
-        "start_time": seconds(exchange.start),
-        "end_time": seconds(exchange.end),
-        "http": http,
-        "fault": fault,
-        "error": error,
-        "throttle": throttle,
-    });
-    if let Some(failure) = exchange.failure {
-        document["cause"] = serde_json::json!({
-            "exceptions": [{
-                "id": new_id(),
-                "type": failure.reason(),
-                "message": failure.phrase(),
-                "remote": true,
-            }]
-        });
-    }
+
     let mut out = String::with_capacity(512);
     out.push_str(DAEMON_HEADER);
-    out.push_str(&document.to_string());
+    out.push_str("{\"name\":");
+    push_json_str(&mut out, host);
+    let _ = write!(
+        out,
+        ",\"id\":\"{}\",\"trace_id\":\"{}\",\"parent_id\":\"{}\",\"type\":\"subsegment\",\"namespace\":\"remote\",\"start_time\":{:.6},\"end_time\":{:.6}",
+        new_id(),
+        context.root,
+        context.parent,
+        seconds(exchange.start),
+        seconds(exchange.end),
+    );
+    out.push_str(",\"http\":{\"request\":{\"method\":");
+    push_json_str(&mut out, exchange.method);
+    out.push_str(",\"url\":");
+    // Scheme, authority and path: the query never goes in.
+    let url = format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map_or(host, |a| a.as_str()),
+        uri.path()
+    );
+    push_json_str(&mut out, &url);
+    out.push('}');
+    if let Some((status, length)) = exchange.response {
+        let _ = write!(
+            out,
+            ",\"response\":{{\"status\":{status},\"content_length\":{length}}}"
+        );
+    }
+    let _ = write!(
+        out,
+        "}},\"fault\":{fault},\"error\":{error},\"throttle\":{throttle}"
+    );
+    if let Some(failure) = exchange.failure {
+        let _ = write!(
+            out,
+            ",\"cause\":{{\"exceptions\":[{{\"id\":\"{}\",\"type\":\"{}\",\"message\":\"{}\",\"remote\":true}}]}}",
+            new_id(),
+            failure.reason(),
+            failure.phrase()
+        );
+    }
+    out.push('}');
     out
 }
 
@@ -251,6 +274,49 @@ mod tests {
         ] {
             assert_eq!(sampled(&header), None, "{header}");
         }
+    }
+
+    #[test]
+    fn the_document_is_json_whatever_the_path_holds() {
+        let context = TraceContext {
+            root: "1-5759e988-bd862e3fe1be46a994272793",
+            parent: "53995c3f42cd8ad8",
+        };
+        let uri: Uri = "https://b.internal:8443/a%22b/%5C/\u{e9}t\u{e9}?q=1"
+            .parse()
+            .unwrap_or_else(|_| Uri::from_static("https://b.internal:8443/a%22b/%5C"));
+        let now = SystemTime::now();
+        let datagram = subsegment(
+            &context,
+            &Exchange {
+                method: "GET",
+                uri: &uri,
+                start: now,
+                end: now,
+                response: None,
+                failure: Some(UpstreamError::CertificateExpired),
+            },
+        );
+        let (_, document) = datagram.split_once('\n').unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_str(document).unwrap_or_default();
+        assert_eq!(value["name"], "b.internal", "{datagram}");
+        assert!(
+            value["http"]["request"]["url"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("https://b.internal:8443/a%22b")
+        );
+        assert_eq!(
+            value["cause"]["exceptions"][0]["message"],
+            "certificate expired"
+        );
+        assert_eq!(value["fault"], true);
+        let mut escaped = String::new();
+        push_json_str(&mut escaped, "a\"b\\c\u{1}d");
+        assert_eq!(
+            serde_json::from_str::<String>(&escaped).unwrap_or_default(),
+            "a\"b\\c\u{1}d"
+        );
     }
 
     #[test]
