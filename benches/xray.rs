@@ -4,8 +4,9 @@
 //! sampled one sent to a loopback daemon (a thread draining the socket, so every send is a
 //! real datagram), and a sampled one sent to a port nobody listens on; `document_only` is the
 //! subsegment's JSON without the send. `handle/*` times a whole
-//! small GET through `Proxy::handle` against a loopback hyper backend, untraced and traced to
-//! the loopback daemon, so the per-request ratio comes from the same run.
+//! small GET through `Proxy::handle` against a loopback hyper backend, untraced, traced to the
+//! draining loopback daemon, and traced to a daemon socket nobody reads (no receiver to wake on
+//! this 2-core machine), so the per-request ratios come from the same run.
 //!
 //!     cargo bench --bench xray
 
@@ -107,6 +108,8 @@ fn proxy(addr: SocketAddr, tracer: Tracer) -> Proxy {
 
 fn benches(c: &mut Criterion) {
     let daemon = start_daemon();
+    let unread_socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let unread = unread_socket.local_addr().expect("addr");
     let gone = UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .expect("a free port");
@@ -149,6 +152,9 @@ fn benches(c: &mut Criterion) {
     for (name, tracer) in [
         ("small_get_untraced", Tracer::disabled()),
         ("small_get_traced", Tracer::to(daemon)),
+        // A daemon that never reads: the send without waking a receiver on this machine,
+        // closer to Lambda, where the daemon runs outside the function's sandbox.
+        ("small_get_traced_unread_daemon", Tracer::to(unread)),
     ] {
         let proxy = proxy(backend, tracer);
         let invocation = Invocation {
