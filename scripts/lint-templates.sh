@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Lints every CloudFormation/SAM template the repository ships or generates with cfn-lint:
-# the monitoring template `vpc-proxy-ops cloudformation` builds from dashboards/ and alarms/,
-# and deploy/*.yaml (the SAM template; cfn-lint expands the Serverless transform itself).
-# cfn-lint comes from PyPI into the repository's .venv (created if missing).
-# Exits non-zero when cfn-lint reports an error or a warning, or when anything fails.
+# Lints every CloudFormation/SAM template the repository ships or generates: the monitoring
+# template `vpc-proxy-ops cloudformation` builds from dashboards/ and alarms/ (fresh), and
+# deploy/*.yaml / deploy/*.json (the SAM template and its committed nested monitoring stack)
+# with cfn-lint, and the same files with `sam validate --lint` as a user of the SAM CLI runs
+# it. cfn-lint and the SAM CLI come pinned from PyPI into the repository's .venv (created if
+# missing). Neither needs AWS credentials; the SAM CLI wants a region, so one is set.
+# Exits non-zero when either reports an error or a warning, or when anything fails.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,9 +15,11 @@ venv="$root/.venv"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -m cfnlint --version >/dev/null 2>&1; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'cfn-lint==1.58.0'
+if ! "$venv/bin/python" -m cfnlint --version >/dev/null 2>&1 || [ ! -x "$venv/bin/sam" ]; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        'cfn-lint==1.58.0' 'aws-sam-cli==1.170.0'
 fi
+export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -35,6 +39,13 @@ for t in "${templates[@]}"; do
         echo "cfn-lint ok: $name"
     else
         echo "cfn-lint FAILED: $name" >&2
+        status=1
+    fi
+    if "$venv/bin/sam" validate --lint --template-file "$t" >"$tmp/sam.out" 2>&1; then
+        echo "sam validate --lint ok: $name"
+    else
+        cat "$tmp/sam.out" >&2
+        echo "sam validate --lint FAILED: $name" >&2
         status=1
     fi
 done

@@ -11,8 +11,9 @@ cd "$root"
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-# Pinned so a new release cannot change what the emulator tests exercise. cfn-lint is
-# installed (and pinned) by scripts/lint-templates.sh, which runs last.
+# Pinned so a new release cannot change what the emulator tests exercise. cfn-lint and the
+# SAM CLI (`sam validate --lint`) are installed (and pinned) by scripts/lint-templates.sh,
+# which runs last.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2'
 
 echo "== cargo fmt --check"
@@ -22,5 +23,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 CARGO_LAMBDA="$root/.venv/bin/cargo-lambda" VPC_PROXY_REQUIRE_EMULATOR=1 \
     cargo test --workspace --locked --no-fail-fast
-echo "== cfn-lint"
+echo "== cfn-lint and sam validate --lint"
 bash scripts/lint-templates.sh
