@@ -21,6 +21,7 @@ use crate::response::{self, Encoded, ErrorReply, Payload};
 use crate::target::{Query, Target, UrlError};
 use crate::telemetry::Telemetry;
 use crate::upstream::{Outbound, Upstream};
+use crate::xray::{self, Tracer};
 
 /// Time kept back from the invocation deadline to encode and return the response, so the
 /// client gets a 504 from us rather than a Lambda timeout.
@@ -102,6 +103,8 @@ pub struct Proxy {
     proto: &'static str,
     cold: AtomicBool,
     response_mode: ResponseMode,
+    /// Backend exchanges of sampled invocations, to the X-Ray daemon.
+    tracer: Tracer,
 }
 
 impl Proxy {
@@ -136,12 +139,22 @@ impl Proxy {
                 ClientScheme::Http => "http",
             },
             cold: AtomicBool::new(true),
+            tracer: Tracer::from_env(),
         })
     }
 
     /// `PROXY_RESPONSE_MODE`: whether callers answer through `handle` or `handle_streaming`.
     pub fn response_mode(&self) -> ResponseMode {
         self.response_mode
+    }
+
+    /// Sends backend subsegments with `tracer` instead of the daemon in the environment.
+    pub fn set_tracer(&mut self, tracer: Tracer) {
+        self.tracer = tracer;
+    }
+
+    pub(crate) fn tracer(&self) -> &Tracer {
+        &self.tracer
     }
 
     pub fn telemetry(&self) -> &Telemetry {
@@ -298,7 +311,23 @@ impl Proxy {
         budget: Duration,
         outcome: &mut Outcome,
     ) -> Result<Encoded, Stop> {
-        let answer = self.upstream.send(outbound, budget).await?;
+        let start = SystemTime::now();
+        let sent = self.upstream.send(outbound, budget).await;
+        self.tracer.exchange(
+            outcome.xray_trace_id.as_deref(),
+            &xray::Exchange {
+                method: outbound.method.as_str(),
+                uri: &outbound.uri,
+                start,
+                end: SystemTime::now(),
+                response: sent
+                    .as_ref()
+                    .ok()
+                    .map(|a| (a.status.as_u16(), a.body.len())),
+                failure: sent.as_ref().err().copied(),
+            },
+        );
+        let answer = sent?;
         outcome.upstream_status = Some(answer.status.as_u16());
         outcome.upstream_latency = Some(answer.latency);
         response::from_backend(

@@ -4,7 +4,8 @@
 //! The modules follow a request: `config` (parsed once) → `event` (decode) → `allowlist`
 //! (admit) → `target` + `headers` (build the backend request) → `upstream` (send) →
 //! `response` (encode) → `telemetry` (log and measure the `outcome`). `live` keeps the allow-list
-//! parameter and headers secret current. `handler` holds the
+//! parameter and headers secret current; `xray` traces each backend exchange of a sampled
+//! invocation. `handler` holds the
 //! order; `lambda` (over `runtime_api`) and `local` are the two ways to run it.
 
 pub mod allowlist;
@@ -26,3 +27,4 @@ pub mod telemetry;
 pub mod terminal;
 pub mod tls;
 pub mod upstream;
+pub mod xray;

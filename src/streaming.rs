@@ -9,10 +9,10 @@
 //! is bounded by the sink's buffer, never by the body) and never alter a body byte.
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, Method, Uri};
 
 use crate::event::Version;
 use crate::handler::{HandlerError, Invocation, Proxy, Step, Stop, note_stop};
@@ -21,6 +21,7 @@ use crate::outcome::{Outcome, UpstreamError};
 use crate::response::{self, ErrorReply};
 use crate::telemetry::Telemetry;
 use crate::upstream::BodyStream;
+use crate::xray::{self, Tracer};
 
 /// The receiver went away (the Runtime API connection, or the local client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -56,6 +57,16 @@ pub struct Streamed<'p> {
     outcome: Outcome,
     started: Instant,
     telemetry: &'p Telemetry,
+    /// The backend exchange of a sampled invocation, traced when the stream ends.
+    trace: Option<Traced<'p>>,
+}
+
+/// What the exchange's subsegment needs that the outcome does not hold.
+struct Traced<'p> {
+    tracer: &'p Tracer,
+    method: Method,
+    uri: Uri,
+    start: SystemTime,
 }
 
 enum Source {
@@ -76,6 +87,7 @@ impl Proxy {
     ) -> Result<Streamed<'_>, HandlerError> {
         let started = Instant::now();
         let mut outcome = self.new_outcome(&invocation);
+        let mut trace = None;
         let (version, source) = match self.begin(raw_event, &invocation, &mut outcome).await {
             Step::NotHttp(e) => {
                 outcome.duration = started.elapsed();
@@ -84,6 +96,14 @@ impl Proxy {
             }
             Step::Stop(version, stop) => (version, stopped(stop, &mut outcome)),
             Step::Forward(version, outbound, budget) => {
+                if self.tracer().wants(outcome.xray_trace_id.as_deref()) {
+                    trace = Some(Traced {
+                        tracer: self.tracer(),
+                        method: outbound.method.clone(),
+                        uri: outbound.uri.clone(),
+                        start: SystemTime::now(),
+                    });
+                }
                 match self.upstream().open_stream(&outbound, budget).await {
                     Ok(stream) => {
                         outcome.upstream_status = Some(stream.status.as_u16());
@@ -99,6 +119,7 @@ impl Proxy {
             outcome,
             started,
             telemetry: self.telemetry(),
+            trace,
         })
     }
 }
@@ -117,6 +138,7 @@ impl Streamed<'_> {
             mut outcome,
             started,
             telemetry,
+            trace,
         } = self;
         let sent = match source {
             Source::Reply(reply) => send_reply(version, reply, sink, &mut outcome).await,
@@ -128,6 +150,22 @@ impl Streamed<'_> {
                 request_id = outcome.request_id.as_str(),
                 bytes_streamed = outcome.response_bytes as u64,
                 "the response stream's receiver went away"
+            );
+        }
+        if let Some(trace) = trace {
+            // The exchange ends with the last body byte, or with the failure that cut it.
+            trace.tracer.exchange(
+                outcome.xray_trace_id.as_deref(),
+                &xray::Exchange {
+                    method: trace.method.as_str(),
+                    uri: &trace.uri,
+                    start: trace.start,
+                    end: SystemTime::now(),
+                    response: outcome
+                        .upstream_status
+                        .map(|status| (status, outcome.response_bytes)),
+                    failure: outcome.failure,
+                },
             );
         }
         outcome.duration = started.elapsed();

@@ -448,6 +448,23 @@ async fn each_failure_names_its_cause() {
     assert_eq!(p.failure_reasons(), ["too_large"]);
 }
 
+/// RFC 6761 reserves `.invalid`: no resolver gives it an address, so the failure is the name,
+/// never the network. The line of a request the backend answered carries no `error` at all.
+#[tokio::test]
+async fn an_unresolvable_host_is_name_not_resolved_and_an_answer_has_no_error() {
+    let p = proxy("http://no-such-backend.invalid:8080");
+    let r = p.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
+    assert_eq!(r["statusCode"], 502);
+    assert_eq!(p.failure_errors(), ["name not resolved"]);
+    assert_eq!(p.failure_reasons(), ["connect"]);
+
+    let url = faulty_then_ok(0, |_| async {}).await;
+    let p = proxy(&url);
+    next_request_succeeds(&p, "/").await;
+    p.call_logged(&v1("GET", "/", ALLOWED_IP)).await;
+    assert!(p.failure_errors().is_empty(), "{:?}", p.failure_errors());
+}
+
 #[tokio::test]
 async fn backend_restart_with_a_request_in_flight_and_requests_in_the_gap() {
     let backend = Backend::http(script(|r| {

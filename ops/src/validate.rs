@@ -746,6 +746,17 @@ pub fn alarm(file: &str, input: &Value, ctx: &Context) -> Vec<Problem> {
             format!("required here, deliberately one of {TREAT_MISSING:?}"),
         ),
     }
+    // With `ignore`, CloudWatch leaves the state alone in every period with fewer than
+    // 10/(1-p) samples (100 for a p90): a quiet proxy never leaves INSUFFICIENT_DATA and an
+    // alarm in ALARM stays there when traffic falls. A percentile alarm here must say
+    // `evaluate`, explicitly, and get its robustness from M-of-N instead.
+    let percentile = s("ExtendedStatistic").is_some_and(|x| x.starts_with('p'));
+    if percentile && s("EvaluateLowSampleCountPercentile") != Some("evaluate") {
+        r.add(
+            "EvaluateLowSampleCountPercentile",
+            "a percentile alarm must set \"evaluate\": with \"ignore\" it freezes below 10/(1-p) samples a period",
+        );
+    }
     let evaluation = n("EvaluationPeriods");
     match evaluation {
         Some(e) if e >= 1 => {
