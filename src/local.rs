@@ -275,13 +275,16 @@ fn v1_event(
     })
 }
 
-/// Turns the handler's v1 response back into HTTP.
-fn from_v1_response(payload: &str) -> Response<Full<Bytes>> {
+/// The handler's JSON response (either event version) and an HTTP response with its status
+/// and body, headers still to add. A response that does not parse is the 500 a local user
+/// sees, paired with `null` so that no header is added to it.
+pub(crate) fn status_and_body(payload: &str) -> (Value, Response<Full<Bytes>>) {
     let Ok(value) = serde_json::from_str::<Value>(payload) else {
-        return plain(
+        let unreadable = plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             "unreadable handler response\n",
         );
+        return (Value::Null, unreadable);
     };
     let status = value["statusCode"]
         .as_u64()
@@ -298,6 +301,12 @@ fn from_v1_response(payload: &str) -> Response<Full<Bytes>> {
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
+    (value, response)
+}
+
+/// Turns the handler's v1 response back into HTTP.
+fn from_v1_response(payload: &str) -> Response<Full<Bytes>> {
+    let (value, mut response) = status_and_body(payload);
     if let Some(Value::Object(headers)) = value.get("multiValueHeaders") {
         append_headers(response.headers_mut(), headers);
     }

@@ -7,11 +7,11 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http::{HeaderMap, Response, StatusCode};
+use http::{HeaderMap, Response};
 use http_body_util::Full;
 use serde_json::{Map, Value, json};
 
-use crate::local::{append_headers, plain};
+use crate::local::{append_headers, status_and_body};
 
 /// The HTTP API event for this request: headers joined with commas, cookies apart, `rawPath`
 /// with `/{stage}` when the stage is not `$default`.
@@ -74,27 +74,7 @@ pub fn event(
 
 /// The function's v2 response as HTTP.
 pub fn response(payload: &str) -> Response<Full<Bytes>> {
-    let Ok(value) = serde_json::from_str::<Value>(payload) else {
-        return plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "unreadable handler response\n",
-        );
-    };
-    let status = value["statusCode"]
-        .as_u64()
-        .and_then(|s| u16::try_from(s).ok())
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let text = value["body"].as_str().unwrap_or("");
-    let body = if value["isBase64Encoded"].as_bool() == Some(true) {
-        base64_simd::STANDARD
-            .decode_to_vec(text)
-            .unwrap_or_default()
-    } else {
-        text.as_bytes().to_vec()
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
+    let (value, mut response) = status_and_body(payload);
     let mut headers: Map<String, Value> = Map::new();
     if let Some(Value::Object(single)) = value.get("headers") {
         for (name, v) in single {
