@@ -1,5 +1,6 @@
-//! The alarm checker: one PutMetricAlarm input at a time. It owns which fields an input may
-//! have, what this kit requires beyond the API (a description, actions, an explicit
+//! The alarm checker: one PutMetricAlarm input at a time, read as an
+//! [`AlarmInput`](crate::alarm_input::AlarmInput) (so the fields an input may have are that
+//! type's). It owns what this kit requires beyond the API (a description, actions, an explicit
 //! TreatMissingData, `evaluate` on percentile alarms), static and anomaly-band thresholds, the
 //! metric-math queries, periods, and reading the metrics an alarm names.
 //!
@@ -12,31 +13,8 @@ use serde_json::Value;
 
 use super::metrics::{MetricRef, check_expression, check_metric};
 use super::{Context, Problem, Report};
+use crate::alarm_input::{AlarmInput, Dimension, Query};
 
-const ALARM_KEYS: &[&str] = &[
-    "AlarmName",
-    "AlarmDescription",
-    "ActionsEnabled",
-    "OKActions",
-    "AlarmActions",
-    "InsufficientDataActions",
-    "MetricName",
-    "Namespace",
-    "Statistic",
-    "ExtendedStatistic",
-    "Dimensions",
-    "Period",
-    "Unit",
-    "EvaluationPeriods",
-    "DatapointsToAlarm",
-    "Threshold",
-    "ComparisonOperator",
-    "TreatMissingData",
-    "EvaluateLowSampleCountPercentile",
-    "Metrics",
-    "Tags",
-    "ThresholdMetricId",
-];
 const BAND_OPERATORS: &[&str] = &[
     "LessThanLowerOrGreaterThanUpperThreshold",
     "LessThanLowerThreshold",
@@ -51,63 +29,49 @@ const STATIC_OPERATORS: &[&str] = &[
 const STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
 const TREAT_MISSING: &[&str] = &["breaching", "notBreaching", "ignore", "missing"];
 
-/// The metrics an alarm input names (single metric or `Metrics[].MetricStat`).
+/// The metrics an alarm input names (single metric or `Metrics[].MetricStat`); none when
+/// the value is not an alarm input.
 pub fn alarm_metrics(input: &Value) -> Vec<MetricRef> {
+    match AlarmInput::parse(input) {
+        (_, Ok(a)) => metrics_of(&a),
+        (_, Err(_)) => Vec::new(),
+    }
+}
+
+fn metrics_of(a: &AlarmInput) -> Vec<MetricRef> {
     let mut out = Vec::new();
-    if let (Some(ns), Some(name)) = (
-        input.get("Namespace").and_then(Value::as_str),
-        input.get("MetricName").and_then(Value::as_str),
-    ) {
+    if let (Some(ns), Some(name)) = (&a.namespace, &a.metric_name) {
         out.push(MetricRef {
             at: "MetricName".to_owned(),
-            namespace: ns.to_owned(),
-            name: name.to_owned(),
-            dimensions: dimensions(input.get("Dimensions")),
-            unit: input.get("Unit").and_then(Value::as_str).map(str::to_owned),
+            namespace: ns.clone(),
+            name: name.clone(),
+            dimensions: dimensions(a.dimensions.as_deref()),
+            unit: a.unit.clone(),
         });
     }
-    for (i, q) in input
-        .get("Metrics")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let Some(stat) = q.get("MetricStat") else {
+    for (i, q) in a.metrics.iter().flatten().enumerate() {
+        let Some(stat) = &q.metric_stat else {
             continue;
         };
-        let metric = stat.get("Metric").unwrap_or(&Value::Null);
         out.push(MetricRef {
             at: format!("Metrics[{i}].MetricStat"),
-            namespace: metric
-                .get("Namespace")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            name: metric
-                .get("MetricName")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            dimensions: dimensions(metric.get("Dimensions")),
-            unit: stat.get("Unit").and_then(Value::as_str).map(str::to_owned),
+            namespace: stat.metric.namespace.clone().unwrap_or_default(),
+            name: stat.metric.metric_name.clone().unwrap_or_default(),
+            dimensions: dimensions(stat.metric.dimensions.as_deref()),
+            unit: stat.unit.clone(),
         });
     }
     out
 }
 
-fn dimensions(v: Option<&Value>) -> Vec<(String, String)> {
-    v.and_then(Value::as_array)
-        .into_iter()
+fn dimensions(d: Option<&[Dimension]>) -> Vec<(String, String)> {
+    d.into_iter()
         .flatten()
         .map(|d| {
-            let get = |k: &str| {
-                d.get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            (get("Name"), get("Value"))
+            (
+                d.name.clone().unwrap_or_default(),
+                d.value.clone().unwrap_or_default(),
+            )
         })
         .collect()
 }
@@ -119,42 +83,43 @@ fn period_ok(p: i64) -> bool {
 /// One PutMetricAlarm input.
 pub fn alarm(file: &str, input: &Value, ctx: &Context) -> Vec<Problem> {
     let mut r = Report::of(file, input);
-    let Some(obj) = input.as_object() else {
+    if !input.is_object() {
         r.add(
             "",
             "an alarm file is one JSON object (PutMetricAlarm input)",
         );
         return r.problems;
-    };
-    for k in obj.keys() {
-        if !ALARM_KEYS.contains(&k.as_str()) {
-            r.add(k, "not a PutMetricAlarm input field");
-        }
     }
-    let s = |k: &str| obj.get(k).and_then(Value::as_str);
-    let n = |k: &str| obj.get(k).and_then(Value::as_i64);
-    match s("AlarmName") {
+    let (unknown, parsed) = AlarmInput::parse(input);
+    for k in unknown {
+        r.add(k, "not a PutMetricAlarm input field");
+    }
+    match parsed {
+        Ok(a) => check_alarm(&mut r, &a, ctx),
+        Err(e) => r.add("", format!("not a PutMetricAlarm input: {e}")),
+    }
+    r.problems
+}
+
+fn check_alarm(r: &mut Report<'_>, a: &AlarmInput, ctx: &Context) {
+    match a.alarm_name.as_deref() {
         Some(name) if !name.is_empty() && name.len() <= 255 => {}
         _ => r.add("AlarmName", "required, 1..=255 characters"),
     }
-    match s("AlarmDescription") {
+    match a.alarm_description.as_deref() {
         Some(d) if !d.is_empty() && d.len() <= 1024 => {}
         _ => r.add(
             "AlarmDescription",
             "required here (operators read it in the page), at most 1024 characters",
         ),
     }
-    if obj
-        .get("AlarmActions")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty)
-    {
+    if a.alarm_actions.as_ref().is_none_or(Vec::is_empty) {
         r.add(
             "AlarmActions",
             "required: an alarm nobody hears is not an alarm",
         );
     }
-    match s("TreatMissingData") {
+    match a.treat_missing_data.as_deref() {
         Some(t) if TREAT_MISSING.contains(&t) => {}
         _ => r.add(
             "TreatMissingData",
@@ -165,17 +130,20 @@ pub fn alarm(file: &str, input: &Value, ctx: &Context) -> Vec<Problem> {
     // 10/(1-p) samples (100 for a p90): a quiet proxy never leaves INSUFFICIENT_DATA and an
     // alarm in ALARM stays there when traffic falls. A percentile alarm here must say
     // `evaluate`, explicitly, and get its robustness from M-of-N instead.
-    let percentile = s("ExtendedStatistic").is_some_and(|x| x.starts_with('p'));
-    if percentile && s("EvaluateLowSampleCountPercentile") != Some("evaluate") {
+    let percentile = a
+        .extended_statistic
+        .as_deref()
+        .is_some_and(|x| x.starts_with('p'));
+    if percentile && a.evaluate_low_sample_count_percentile.as_deref() != Some("evaluate") {
         r.add(
             "EvaluateLowSampleCountPercentile",
             "a percentile alarm must set \"evaluate\": with \"ignore\" it freezes below 10/(1-p) samples a period",
         );
     }
-    let evaluation = n("EvaluationPeriods");
+    let evaluation = a.evaluation_periods;
     match evaluation {
         Some(e) if e >= 1 => {
-            if let Some(d) = n("DatapointsToAlarm")
+            if let Some(d) = a.datapoints_to_alarm
                 && (d < 1 || d > e)
             {
                 r.add(
@@ -186,8 +154,8 @@ pub fn alarm(file: &str, input: &Value, ctx: &Context) -> Vec<Problem> {
         }
         _ => r.add("EvaluationPeriods", "required, at least 1"),
     }
-    let operator = s("ComparisonOperator").unwrap_or_default();
-    let band = s("ThresholdMetricId");
+    let operator = a.comparison_operator.as_deref().unwrap_or_default();
+    let band = a.threshold_metric_id.as_deref();
     match band {
         Some(_) => {
             if !BAND_OPERATORS.contains(&operator) {
@@ -196,7 +164,7 @@ pub fn alarm(file: &str, input: &Value, ctx: &Context) -> Vec<Problem> {
                     format!("an anomaly-band alarm compares with one of {BAND_OPERATORS:?}"),
                 );
             }
-            if obj.contains_key("Threshold") {
+            if a.threshold.is_some() {
                 r.add(
                     "Threshold",
                     "an anomaly-band alarm has ThresholdMetricId instead of Threshold",
@@ -210,26 +178,24 @@ pub fn alarm(file: &str, input: &Value, ctx: &Context) -> Vec<Problem> {
                     format!("must be one of {STATIC_OPERATORS:?}"),
                 );
             }
-            if !obj.get("Threshold").is_some_and(Value::is_number) {
+            if a.threshold.is_none() {
                 r.add("Threshold", "required (a number)");
             }
         }
     }
-    let single = obj.contains_key("MetricName");
-    let math = obj.get("Metrics").and_then(Value::as_array);
     let mut period = None;
-    match (single, math) {
+    match (a.metric_name.is_some(), a.metrics.as_deref()) {
         (true, Some(_)) => r.add("Metrics", "give MetricName or Metrics, not both"),
         (false, None) => r.add("MetricName", "required (or Metrics)"),
         (true, None) => {
-            if s("Namespace").is_none() {
+            if a.namespace.is_none() {
                 r.add("Namespace", "required with MetricName");
             }
-            period = n("Period");
+            period = a.period;
             if period.is_none_or(|p| !period_ok(p)) {
                 r.add("Period", "required: 10, 20, 30 or a multiple of 60");
             }
-            match (s("Statistic"), s("ExtendedStatistic")) {
+            match (a.statistic.as_deref(), a.extended_statistic.as_deref()) {
                 (Some(st), None) if STATISTICS.contains(&st) => {}
                 (None, Some(ext))
                     if ext.starts_with('p')
@@ -245,22 +211,22 @@ pub fn alarm(file: &str, input: &Value, ctx: &Context) -> Vec<Problem> {
             }
         }
         (false, Some(queries)) => {
-            for k in [
-                "Namespace",
-                "Statistic",
-                "ExtendedStatistic",
-                "Dimensions",
-                "Period",
-                "Unit",
+            for (k, set) in [
+                ("Namespace", a.namespace.is_some()),
+                ("Statistic", a.statistic.is_some()),
+                ("ExtendedStatistic", a.extended_statistic.is_some()),
+                ("Dimensions", a.dimensions.is_some()),
+                ("Period", a.period.is_some()),
+                ("Unit", a.unit.is_some()),
             ] {
-                if obj.contains_key(k) {
+                if set {
                     r.add(
                         k,
                         "belongs inside Metrics[].MetricStat for a metric-math alarm",
                     );
                 }
             }
-            period = check_queries(&mut r, queries, band, ctx);
+            period = check_queries(r, queries, band, ctx);
         }
     }
     if let (Some(p), Some(e)) = (period, evaluation)
@@ -271,15 +237,14 @@ pub fn alarm(file: &str, input: &Value, ctx: &Context) -> Vec<Problem> {
             "Period x EvaluationPeriods must not exceed one day",
         );
     }
-    for m in alarm_metrics(input) {
-        check_metric(&mut r, &m, ctx);
+    for m in metrics_of(a) {
+        check_metric(r, &m, ctx);
     }
-    r.problems
 }
 
 fn check_queries(
     r: &mut Report<'_>,
-    queries: &[Value],
+    queries: &[Query],
     band: Option<&str>,
     ctx: &Context,
 ) -> Option<i64> {
@@ -288,7 +253,7 @@ fn check_queries(
     let mut period = None;
     for (i, q) in queries.iter().enumerate() {
         let at = format!("Metrics[{i}]");
-        let id = q.get("Id").and_then(Value::as_str).unwrap_or_default();
+        let id = q.id.as_deref().unwrap_or_default();
         let valid_id = id.starts_with(|c: char| c.is_ascii_lowercase())
             && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_id {
@@ -300,7 +265,7 @@ fn check_queries(
         if !ids.insert(id.to_owned()) {
             r.add(format!("{at}.Id"), format!("duplicate id {id:?}"));
         }
-        match q.get("ReturnData").and_then(Value::as_bool) {
+        match q.return_data {
             None => r.add(
                 format!("{at}.ReturnData"),
                 "set it explicitly (true on the alarm's series, false elsewhere)",
@@ -308,31 +273,19 @@ fn check_queries(
             Some(true) => returned.push(id.to_owned()),
             Some(false) => {}
         }
-        match (
-            q.get("MetricStat"),
-            q.get("Expression").and_then(Value::as_str),
-        ) {
+        match (&q.metric_stat, &q.expression) {
             (Some(stat), None) => {
-                let p = stat.get("Period").and_then(Value::as_i64);
-                if p.is_none_or(|p| !period_ok(p)) {
+                if stat.period.is_none_or(|p| !period_ok(p)) {
                     r.add(
                         format!("{at}.MetricStat.Period"),
                         "required: 10, 20, 30 or a multiple of 60",
                     );
                 }
-                period = period.or(p);
-                if stat.get("Stat").and_then(Value::as_str).is_none() {
+                period = period.or(stat.period);
+                if stat.stat.is_none() {
                     r.add(format!("{at}.MetricStat.Stat"), "required");
                 }
-                if stat
-                    .pointer("/Metric/MetricName")
-                    .and_then(Value::as_str)
-                    .is_none()
-                    || stat
-                        .pointer("/Metric/Namespace")
-                        .and_then(Value::as_str)
-                        .is_none()
-                {
+                if stat.metric.metric_name.is_none() || stat.metric.namespace.is_none() {
                     r.add(
                         format!("{at}.MetricStat.Metric"),
                         "needs Namespace and MetricName",
@@ -340,26 +293,21 @@ fn check_queries(
                 }
             }
             (None, Some(_)) => {
-                if let Some(p) = q.get("Period").and_then(Value::as_i64) {
-                    period = period.or(Some(p));
-                }
+                period = period.or(q.period);
             }
             _ => r.add(&at, "exactly one of MetricStat or Expression"),
         }
     }
     for (i, q) in queries.iter().enumerate() {
-        if let Some(expr) = q.get("Expression").and_then(Value::as_str) {
+        if let Some(expr) = &q.expression {
             check_expression(r, &format!("Metrics[{i}].Expression"), expr, &ids, ctx);
         }
     }
     match band {
         Some(band) => {
-            let band_expr = queries
-                .iter()
-                .find(|q| q.get("Id").and_then(Value::as_str) == Some(band));
+            let band_expr = queries.iter().find(|q| q.id.as_deref() == Some(band));
             if !band_expr
-                .and_then(|q| q.get("Expression"))
-                .and_then(Value::as_str)
+                .and_then(|q| q.expression.as_deref())
                 .is_some_and(|e| e.starts_with("ANOMALY_DETECTION_BAND("))
             {
                 r.add(
