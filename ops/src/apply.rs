@@ -18,88 +18,80 @@ use aws_sdk_cloudwatch::types::{
     AlarmType, ComparisonOperator, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat,
     StandardUnit, Statistic, Tag,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::Error;
+use crate::alarm_input::{self as typed, AlarmInput};
 use crate::render::Rendered;
 
-/// Sets every PutMetricAlarm field from the kit's JSON on a builder (the fluent one that
+/// Sets every PutMetricAlarm field of an [`AlarmInput`] on a builder (the fluent one that
 /// sends, or the input builder tests and comparisons use: both have the same setters).
 macro_rules! fill_alarm {
-    ($builder:expr, $v:expr) => {{
-        let v: &Value = $v;
+    ($builder:expr, $a:expr) => {{
+        let a: &AlarmInput = $a;
         $builder
-            .set_alarm_name(text(v, "AlarmName"))
-            .set_alarm_description(text(v, "AlarmDescription"))
-            .set_actions_enabled(v.get("ActionsEnabled").and_then(Value::as_bool))
-            .set_ok_actions(strings(v, "OKActions"))
-            .set_alarm_actions(strings(v, "AlarmActions"))
-            .set_insufficient_data_actions(strings(v, "InsufficientDataActions"))
-            .set_metric_name(text(v, "MetricName"))
-            .set_namespace(text(v, "Namespace"))
-            .set_statistic(text(v, "Statistic").map(|s| Statistic::from(s.as_str())))
-            .set_extended_statistic(text(v, "ExtendedStatistic"))
-            .set_dimensions(dimensions(v))
-            .set_period(int(v, "Period"))
-            .set_unit(text(v, "Unit").map(|u| StandardUnit::from(u.as_str())))
-            .set_evaluation_periods(int(v, "EvaluationPeriods"))
-            .set_datapoints_to_alarm(int(v, "DatapointsToAlarm"))
-            .set_threshold(v.get("Threshold").and_then(Value::as_f64))
+            .set_alarm_name(a.alarm_name.clone())
+            .set_alarm_description(a.alarm_description.clone())
+            .set_actions_enabled(a.actions_enabled)
+            .set_ok_actions(a.ok_actions.clone())
+            .set_alarm_actions(a.alarm_actions.clone())
+            .set_insufficient_data_actions(a.insufficient_data_actions.clone())
+            .set_metric_name(a.metric_name.clone())
+            .set_namespace(a.namespace.clone())
+            .set_statistic(a.statistic.as_deref().map(Statistic::from))
+            .set_extended_statistic(a.extended_statistic.clone())
+            .set_dimensions(dimensions(a.dimensions.as_deref()))
+            .set_period(int(a.period))
+            .set_unit(a.unit.as_deref().map(StandardUnit::from))
+            .set_evaluation_periods(int(a.evaluation_periods))
+            .set_datapoints_to_alarm(int(a.datapoints_to_alarm))
+            .set_threshold(a.threshold)
             .set_comparison_operator(
-                text(v, "ComparisonOperator").map(|c| ComparisonOperator::from(c.as_str())),
+                a.comparison_operator
+                    .as_deref()
+                    .map(ComparisonOperator::from),
             )
-            .set_treat_missing_data(text(v, "TreatMissingData"))
-            .set_evaluate_low_sample_count_percentile(text(v, "EvaluateLowSampleCountPercentile"))
-            .set_metrics(queries(v))
-            .set_tags(tags(v))
-            .set_threshold_metric_id(text(v, "ThresholdMetricId"))
+            .set_treat_missing_data(a.treat_missing_data.clone())
+            .set_evaluate_low_sample_count_percentile(
+                a.evaluate_low_sample_count_percentile.clone(),
+            )
+            .set_metrics(queries(a.metrics.as_deref()))
+            .set_tags(tags(a.tags.as_deref()))
+            .set_threshold_metric_id(a.threshold_metric_id.clone())
     }};
 }
 
 /// Reads an alarm (a PutMetricAlarm input or a described MetricAlarm: same getters) back
-/// into the kit's JSON shape.
-macro_rules! alarm_json {
+/// into an [`AlarmInput`] (tags left out: a described alarm has none, they are not compared).
+macro_rules! alarm_of {
     ($a:expr) => {{
         let a = $a;
-        let mut m = Map::new();
-        insert(&mut m, "AlarmName", a.alarm_name());
-        insert(&mut m, "AlarmDescription", a.alarm_description());
-        insert(&mut m, "ActionsEnabled", a.actions_enabled());
-        insert(&mut m, "OKActions", array(a.ok_actions(), |s| json!(s)));
-        insert(
-            &mut m,
-            "AlarmActions",
-            array(a.alarm_actions(), |s| json!(s)),
-        );
-        insert(
-            &mut m,
-            "InsufficientDataActions",
-            array(a.insufficient_data_actions(), |s| json!(s)),
-        );
-        insert(&mut m, "MetricName", a.metric_name());
-        insert(&mut m, "Namespace", a.namespace());
-        insert(&mut m, "Statistic", a.statistic().map(|s| s.as_str()));
-        insert(&mut m, "ExtendedStatistic", a.extended_statistic());
-        insert(&mut m, "Dimensions", dimensions_json(a.dimensions()));
-        insert(&mut m, "Period", a.period());
-        insert(&mut m, "Unit", a.unit().map(|u| u.as_str()));
-        insert(&mut m, "EvaluationPeriods", a.evaluation_periods());
-        insert(&mut m, "DatapointsToAlarm", a.datapoints_to_alarm());
-        insert(&mut m, "Threshold", a.threshold());
-        insert(
-            &mut m,
-            "ComparisonOperator",
-            a.comparison_operator().map(|c| c.as_str()),
-        );
-        insert(&mut m, "TreatMissingData", a.treat_missing_data());
-        insert(
-            &mut m,
-            "EvaluateLowSampleCountPercentile",
-            a.evaluate_low_sample_count_percentile(),
-        );
-        insert(&mut m, "Metrics", queries_json(a.metrics()));
-        insert(&mut m, "ThresholdMetricId", a.threshold_metric_id());
-        Value::Object(m)
+        AlarmInput {
+            alarm_name: a.alarm_name().map(str::to_owned),
+            alarm_description: a.alarm_description().map(str::to_owned),
+            actions_enabled: a.actions_enabled(),
+            ok_actions: owned_list(a.ok_actions()),
+            alarm_actions: owned_list(a.alarm_actions()),
+            insufficient_data_actions: owned_list(a.insufficient_data_actions()),
+            metric_name: a.metric_name().map(str::to_owned),
+            namespace: a.namespace().map(str::to_owned),
+            statistic: a.statistic().map(|s| s.as_str().to_owned()),
+            extended_statistic: a.extended_statistic().map(str::to_owned),
+            dimensions: dimensions_of(a.dimensions()),
+            period: a.period().map(i64::from),
+            unit: a.unit().map(|u| u.as_str().to_owned()),
+            evaluation_periods: a.evaluation_periods().map(i64::from),
+            datapoints_to_alarm: a.datapoints_to_alarm().map(i64::from),
+            threshold: a.threshold(),
+            comparison_operator: a.comparison_operator().map(|c| c.as_str().to_owned()),
+            treat_missing_data: a.treat_missing_data().map(str::to_owned),
+            evaluate_low_sample_count_percentile: a
+                .evaluate_low_sample_count_percentile()
+                .map(str::to_owned),
+            metrics: queries_of(a.metrics()),
+            tags: None,
+            threshold_metric_id: a.threshold_metric_id().map(str::to_owned),
+        }
     }};
 }
 
@@ -182,7 +174,10 @@ pub async fn apply(client: &Client, kit: &Rendered, dry_run: bool) -> Result<Vec
     let names = kit.alarm_names();
     let existing_alarms = describe_alarms(client, &names).await?;
     for alarm in &kit.alarms {
-        let input = alarm_input(&alarm.input)?;
+        let typed = parse_alarm(&alarm.input)?;
+        let input = fill_alarm!(PutMetricAlarmInput::builder(), &typed)
+            .build()
+            .map_err(|e| Error(format!("alarm input: {e}")))?;
         let name = input.alarm_name().unwrap_or_default().to_owned();
         let change = match existing_alarms.get(&name) {
             None => Change::Create,
@@ -195,7 +190,7 @@ pub async fn apply(client: &Client, kit: &Rendered, dry_run: bool) -> Result<Vec
             Some(_) => Change::Update,
         };
         if change != Change::Unchanged && !dry_run {
-            fill_alarm!(client.put_metric_alarm(), &alarm.input)
+            fill_alarm!(client.put_metric_alarm(), &typed)
                 .send()
                 .await
                 .map_err(|e| sdk_error(&format!("PutMetricAlarm {name}"), e))?;
@@ -327,136 +322,146 @@ async fn describe_alarms(
     Ok(alarms)
 }
 
-fn strings(v: &Value, key: &str) -> Option<Vec<String>> {
-    v.get(key).and_then(Value::as_array).map(|a| {
-        a.iter()
-            .filter_map(|s| s.as_str().map(str::to_owned))
-            .collect()
-    })
-}
-
-fn int(v: &Value, key: &str) -> Option<i32> {
-    v.get(key)
-        .and_then(Value::as_i64)
-        .and_then(|n| i32::try_from(n).ok())
+/// A count or period as the SDK wants it (`None` when it does not fit, as before any
+/// check: `validate` reports such values).
+fn int(n: Option<i64>) -> Option<i32> {
+    n.and_then(|n| i32::try_from(n).ok())
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
-/// Each element of the array at `key`, mapped by `item` (`None` when there is no array).
-fn list<T>(v: &Value, key: &str, item: impl Fn(&Value) -> T) -> Option<Vec<T>> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map(|a| a.iter().map(item).collect())
-}
-
-fn dimensions(v: &Value) -> Option<Vec<Dimension>> {
-    list(v, "Dimensions", |d| {
-        Dimension::builder()
-            .set_name(text(d, "Name"))
-            .set_value(text(d, "Value"))
-            .build()
+fn dimensions(d: Option<&[typed::Dimension]>) -> Option<Vec<Dimension>> {
+    d.map(|d| {
+        d.iter()
+            .map(|d| {
+                Dimension::builder()
+                    .set_name(d.name.clone())
+                    .set_value(d.value.clone())
+                    .build()
+            })
+            .collect()
     })
 }
 
-fn tags(v: &Value) -> Option<Vec<Tag>> {
-    list(v, "Tags", |t| {
-        Tag::builder()
-            .set_key(text(t, "Key"))
-            .set_value(text(t, "Value"))
-            .build()
+fn tags(t: Option<&[typed::Tag]>) -> Option<Vec<Tag>> {
+    t.map(|t| {
+        t.iter()
+            .map(|t| {
+                Tag::builder()
+                    .set_key(t.key.clone())
+                    .set_value(t.value.clone())
+                    .build()
+            })
+            .collect()
     })
 }
 
-fn queries(v: &Value) -> Option<Vec<MetricDataQuery>> {
-    list(v, "Metrics", |q| {
-        let stat = q.get("MetricStat").map(|s| {
-            let m = s.get("Metric").unwrap_or(&Value::Null);
-            MetricStat::builder()
-                .metric(
-                    Metric::builder()
-                        .set_namespace(text(m, "Namespace"))
-                        .set_metric_name(text(m, "MetricName"))
-                        .set_dimensions(dimensions(m))
-                        .build(),
-                )
-                .set_period(int(s, "Period"))
-                .set_stat(text(s, "Stat"))
-                .set_unit(text(s, "Unit").map(|u| StandardUnit::from(u.as_str())))
-                .build()
-        });
-        MetricDataQuery::builder()
-            .set_id(text(q, "Id"))
-            .set_metric_stat(stat)
-            .set_expression(text(q, "Expression"))
-            .set_label(text(q, "Label"))
-            .set_return_data(q.get("ReturnData").and_then(Value::as_bool))
-            .set_period(int(q, "Period"))
-            .set_account_id(text(q, "AccountId"))
-            .build()
+fn queries(q: Option<&[typed::Query]>) -> Option<Vec<MetricDataQuery>> {
+    q.map(|q| {
+        q.iter()
+            .map(|q| {
+                let stat = q.metric_stat.as_ref().map(|s| {
+                    MetricStat::builder()
+                        .metric(
+                            Metric::builder()
+                                .set_namespace(s.metric.namespace.clone())
+                                .set_metric_name(s.metric.metric_name.clone())
+                                .set_dimensions(dimensions(s.metric.dimensions.as_deref()))
+                                .build(),
+                        )
+                        .set_period(int(s.period))
+                        .set_stat(s.stat.clone())
+                        .set_unit(s.unit.as_deref().map(StandardUnit::from))
+                        .build()
+                });
+                MetricDataQuery::builder()
+                    .set_id(q.id.clone())
+                    .set_metric_stat(stat)
+                    .set_expression(q.expression.clone())
+                    .set_label(q.label.clone())
+                    .set_return_data(q.return_data)
+                    .set_period(int(q.period))
+                    .set_account_id(q.account_id.clone())
+                    .build()
+            })
+            .collect()
     })
+}
+
+/// An alarm file as the typed input, refusing fields PutMetricAlarm does not have.
+fn parse_alarm(v: &Value) -> Result<AlarmInput, Error> {
+    serde_json::from_value(v.clone()).map_err(|e| Error(format!("alarm input: {e}")))
 }
 
 /// The PutMetricAlarm input apply sends for one alarm file.
 pub fn alarm_input(v: &Value) -> Result<PutMetricAlarmInput, Error> {
-    fill_alarm!(PutMetricAlarmInput::builder(), v)
+    fill_alarm!(PutMetricAlarmInput::builder(), &parse_alarm(v)?)
         .build()
         .map_err(|e| Error(format!("alarm input: {e}")))
 }
 
-fn insert<T: Into<Value>>(m: &mut Map<String, Value>, key: &str, value: Option<T>) {
-    if let Some(v) = value {
-        m.insert(key.to_owned(), v.into());
-    }
+/// A list, or nothing when it is empty (the SDK reads an unset list as empty, so the two
+/// must compare equal).
+fn owned_list(items: &[String]) -> Option<Vec<String>> {
+    (!items.is_empty()).then(|| items.to_vec())
 }
 
-/// A list as a JSON array, or nothing when it is empty (the SDK reads an unset list as
-/// empty, so the two must compare equal).
-fn array<T>(items: &[T], item: impl Fn(&T) -> Value) -> Option<Value> {
-    (!items.is_empty()).then(|| items.iter().map(item).collect())
-}
-
-fn dimensions_json(d: &[Dimension]) -> Option<Value> {
-    array(d, |d| json!({"Name": d.name(), "Value": d.value()}))
-}
-
-fn queries_json(q: &[MetricDataQuery]) -> Option<Value> {
-    array(q, |q| {
-        let mut m = Map::new();
-        insert(&mut m, "Id", q.id());
-        if let Some(s) = q.metric_stat() {
-            let mut metric = Map::new();
-            if let Some(x) = s.metric() {
-                insert(&mut metric, "Namespace", x.namespace());
-                insert(&mut metric, "MetricName", x.metric_name());
-                insert(&mut metric, "Dimensions", dimensions_json(x.dimensions()));
-            }
-            let mut stat = Map::new();
-            stat.insert("Metric".into(), Value::Object(metric));
-            insert(&mut stat, "Period", s.period());
-            insert(&mut stat, "Stat", s.stat());
-            insert(&mut stat, "Unit", s.unit().map(|u| u.as_str()));
-            m.insert("MetricStat".into(), Value::Object(stat));
-        }
-        insert(&mut m, "Expression", q.expression());
-        insert(&mut m, "Label", q.label());
-        insert(&mut m, "ReturnData", q.return_data());
-        insert(&mut m, "Period", q.period());
-        insert(&mut m, "AccountId", q.account_id());
-        Value::Object(m)
+fn dimensions_of(d: &[Dimension]) -> Option<Vec<typed::Dimension>> {
+    (!d.is_empty()).then(|| {
+        d.iter()
+            .map(|d| typed::Dimension {
+                name: d.name().map(str::to_owned),
+                value: d.value().map(str::to_owned),
+            })
+            .collect()
     })
+}
+
+fn queries_of(q: &[MetricDataQuery]) -> Option<Vec<typed::Query>> {
+    (!q.is_empty()).then(|| {
+        q.iter()
+            .map(|q| typed::Query {
+                id: q.id().map(str::to_owned),
+                metric_stat: q.metric_stat().map(|s| typed::MetricStat {
+                    metric: s
+                        .metric()
+                        .map(|m| typed::Metric {
+                            namespace: m.namespace().map(str::to_owned),
+                            metric_name: m.metric_name().map(str::to_owned),
+                            dimensions: dimensions_of(m.dimensions()),
+                        })
+                        .unwrap_or_default(),
+                    period: s.period().map(i64::from),
+                    stat: s.stat().map(str::to_owned),
+                    unit: s.unit().map(|u| u.as_str().to_owned()),
+                }),
+                expression: q.expression().map(str::to_owned),
+                label: q.label().map(str::to_owned),
+                return_data: q.return_data(),
+                period: q.period().map(i64::from),
+                account_id: q.account_id().map(str::to_owned),
+            })
+            .collect()
+    })
+}
+
+/// An alarm as the kit's JSON.
+fn alarm_json(a: &AlarmInput) -> Value {
+    // Serializing plain strings, numbers and lists cannot fail; Null would only compare
+    // unequal and make apply put again.
+    serde_json::to_value(a).unwrap_or(Value::Null)
 }
 
 /// A PutMetricAlarm input as the kit's JSON (tags left out: they are not compared).
 pub fn alarm_input_json(input: &PutMetricAlarmInput) -> Value {
-    alarm_json!(input)
+    alarm_json(&alarm_of!(input))
 }
 
 /// A described alarm as the kit's JSON.
 pub fn metric_alarm_json(alarm: &MetricAlarm) -> Value {
-    alarm_json!(alarm)
+    alarm_json(&alarm_of!(alarm))
 }
 
 /// Drops what CloudWatch fills in by default, so a described alarm equals the input that

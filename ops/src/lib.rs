@@ -10,6 +10,7 @@
 //! top. It is the only crate of the workspace that links the AWS SDK: the function never
 //! depends on it.
 
+pub mod alarm_input;
 pub mod apply;
 pub mod cli;
 pub mod cloudformation;

@@ -53,8 +53,9 @@ pub const PARAMS: &[Param] = &[
     Param {
         name: "Namespace",
         help: "CloudWatch namespace of the proxy's metrics (PROXY_METRICS_NAMESPACE)",
-        default: Some("VpcProxy"),
-        example: "VpcProxy",
+        // The proxy's own default, so the two cannot drift apart.
+        default: Some(vpc_proxy::config::DEFAULT_NAMESPACE),
+        example: vpc_proxy::config::DEFAULT_NAMESPACE,
         env: &["PROXY_METRICS_NAMESPACE"],
     },
     Param {
