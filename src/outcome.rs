@@ -8,8 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::live::FailureReason;
-
 /// The proxy's verdict on the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -252,6 +250,37 @@ impl FailureKind {
             FailureKind::BadResponse => "bad_response",
             FailureKind::Timeout => "timeout",
             FailureKind::TooLarge => "too_large",
+        }
+    }
+}
+
+/// The `allowlist_version` of a summary line before the first good read.
+pub const NO_VERSION: &str = "none";
+
+/// Why a live-configuration read failed: the `Reason` dimension of `ConfigFailure`. Here, not
+/// in `live`, so telemetry and the metric catalog read it without knowing how reads are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureReason {
+    /// No connection, timeout, or a 5xx from the extension.
+    Unreachable,
+    /// The extension answered 4xx: missing, access denied, throttled.
+    Rejected,
+    /// A value that does not parse.
+    Invalid,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 3] = [
+        FailureReason::Unreachable,
+        FailureReason::Rejected,
+        FailureReason::Invalid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Unreachable => "unreachable",
+            FailureReason::Rejected => "rejected",
+            FailureReason::Invalid => "invalid",
         }
     }
 }

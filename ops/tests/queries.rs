@@ -139,7 +139,7 @@ fn proxy_lines() -> Vec<Value> {
     .expect("a valid configuration");
     let subscriber = logging::subscriber(logging::filter(|_| None), sink.clone());
     tracing::subscriber::with_default(subscriber, || {
-        logging::startup(&config, "lambda", 1);
+        vpc_proxy::startup::report(&config, "lambda", 1);
         for o in &outcomes {
             telemetry.record(o);
         }
