@@ -38,6 +38,8 @@ pub enum Refusal {
     SourceIpMissing,
     SourceIpInvalid,
     IpNotAllowed,
+    /// Not an API Gateway HTTP event at all: an invocation error, no response and no request
+    /// metrics. The outcome's only record of that fact (see `Outcome::is_http_event`).
     NotHttpEvent,
     BadBase64,
     BadMethod,
@@ -292,8 +294,6 @@ pub struct Outcome {
     pub apigw_request_id: Option<String>,
     pub xray_trace_id: Option<String>,
     pub cold_start: bool,
-    /// False when the event was not an API Gateway HTTP event (no request metrics then).
-    pub http: bool,
     pub source_ip: Option<String>,
     pub method: Option<String>,
     pub path: Option<String>,
@@ -333,9 +333,14 @@ impl Outcome {
         self.failure.map(UpstreamError::phrase)
     }
 
+    /// Was the event an API Gateway HTTP event (request metrics are emitted only then)?
+    pub fn is_http_event(&self) -> bool {
+        self.refusal != Some(Refusal::NotHttpEvent)
+    }
+
     /// Was a backend exchange attempted (or due but out of time)?
     pub fn forwarded(&self) -> bool {
-        self.http && self.refusal.is_none()
+        self.refusal.is_none()
     }
 }
 
