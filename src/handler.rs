@@ -66,7 +66,7 @@ impl Stop {
             Stop::Refused(_) => ErrorReply::BadRequest,
             Stop::Upstream(e) => match e.kind() {
                 FailureKind::Timeout => ErrorReply::GatewayTimeout,
-                FailureKind::TooLarge => ErrorReply::TooLarge,
+                FailureKind::TooLarge => ErrorReply::PayloadTooLarge,
                 FailureKind::Connect
                 | FailureKind::Tls
                 | FailureKind::Reset
@@ -91,7 +91,7 @@ pub struct Proxy {
     /// The allow-list and upstream headers in force, kept current from the live sources.
     live: Live,
     target: Target,
-    forward: ForwardPolicy,
+    forward_policy: ForwardPolicy,
     upstream: Upstream,
     telemetry: Telemetry,
     proto: &'static str,
@@ -125,7 +125,7 @@ impl Proxy {
             response_mode: config.response_mode,
             live: Live::new(&config, clock)?,
             target: config.target,
-            forward: config.forward,
+            forward_policy: config.forward,
             upstream,
             telemetry,
             proto: match scheme {
@@ -270,7 +270,7 @@ impl Proxy {
                 })
             })?;
         let headers = upstream_request_headers(
-            &self.forward,
+            &self.forward_policy,
             &snapshot.upstream_headers,
             &request.headers,
             &request.cookies,
