@@ -363,7 +363,6 @@ fn bench(c: &mut Criterion) {
         request_id: "8476a536-e9f4-11e8-9739-2dfe598c3fcd".to_owned(),
         apigw_request_id: Some("c6af9ac6-7b61-11e6-9a41-93e8deadbeef".to_owned()),
         xray_trace_id: Some("Root=1-5f84c7a9-2b2d0b6f1f0e2a5c3c7e9d1a".to_owned()),
-        http: true,
         source_ip: Some(SOURCE_IP.to_owned()),
         method: Some("GET".to_owned()),
         path: Some("/small".to_owned()),

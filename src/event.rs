@@ -25,16 +25,17 @@ pub enum Version {
     V2,
 }
 
-/// Why an event could not become a request.
+/// Not an API Gateway / Function URL HTTP event at all: an invocation error. The only
+/// representation of that fact before the outcome records it as `Refusal::NotHttpEvent`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    /// Not an API Gateway / Function URL event at all: an invocation error.
-    #[error("not an API Gateway HTTP event: {0}")]
-    NotHttp(String),
-    /// An HTTP event whose body is flagged base64 but is not: a 400.
-    #[error("body is flagged base64 but is not valid base64")]
-    BadBase64,
-}
+#[error("not an API Gateway HTTP event: {0}")]
+pub struct NotHttpEvent(String);
+
+/// An HTTP event whose body is flagged base64 but is not: a 400. The only way a decoded HTTP
+/// event fails to become a request, so `Decoded::request` cannot say "not HTTP".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("body is flagged base64 but is not valid base64")]
+pub struct BadBase64;
 
 /// The query as the event carried it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,13 +76,12 @@ pub struct ProxyRequest<'a> {
 pub struct Decoded<'a> {
     pub version: Version,
     pub meta: RequestMeta<'a>,
-    pub request: Result<ProxyRequest<'a>, DecodeError>,
+    pub request: Result<ProxyRequest<'a>, BadBase64>,
 }
 
 /// Decodes a raw event. `Err` means "not an HTTP event" (an invocation error).
-pub fn decode(raw: &str) -> Result<Decoded<'_>, DecodeError> {
-    let event: RawEvent =
-        serde_json::from_str(raw).map_err(|e| DecodeError::NotHttp(describe(&e)))?;
+pub fn decode(raw: &str) -> Result<Decoded<'_>, NotHttpEvent> {
+    let event: RawEvent = serde_json::from_str(raw).map_err(|e| NotHttpEvent(describe(&e)))?;
     event.into_decoded()
 }
 
@@ -163,21 +163,21 @@ struct RawHttp<'a> {
 }
 
 impl<'a> RawEvent<'a> {
-    fn into_decoded(self) -> Result<Decoded<'a>, DecodeError> {
+    fn into_decoded(self) -> Result<Decoded<'a>, NotHttpEvent> {
         let context = self.request_context.unwrap_or_default();
         let is_v2 = self.version.is_some_and(|v| v.0 == "2.0");
         let (version, method, source_ip) = if is_v2 {
-            let http = context.http.ok_or_else(|| {
-                DecodeError::NotHttp("v2 event without requestContext.http".into())
-            })?;
+            let http = context
+                .http
+                .ok_or_else(|| NotHttpEvent("v2 event without requestContext.http".into()))?;
             let method = http
                 .method
-                .ok_or_else(|| DecodeError::NotHttp("v2 event without a method".into()))?;
+                .ok_or_else(|| NotHttpEvent("v2 event without a method".into()))?;
             (Version::V2, method.0, http.source_ip.map(Text::into_cow))
         } else {
             let method = self
                 .http_method
-                .ok_or_else(|| DecodeError::NotHttp("event has no httpMethod".into()))?;
+                .ok_or_else(|| NotHttpEvent("event has no httpMethod".into()))?;
             (
                 Version::V1,
                 method.0,
@@ -247,7 +247,7 @@ impl<'a> RawEvent<'a> {
             (Some(text), true) => base64_simd::STANDARD
                 .decode_to_vec(text.0.as_bytes())
                 .map(Bytes::from)
-                .map_err(|_| DecodeError::BadBase64),
+                .map_err(|_| BadBase64),
         };
         let request = body.map(|body| ProxyRequest {
             version,
@@ -501,7 +501,7 @@ mod tests {
         let d = decode(r#"{"httpMethod":"POST","path":"/","body":"@@@","isBase64Encoded":true}"#)
             .unwrap();
         assert_eq!(d.meta.method, "POST");
-        assert_eq!(d.request.unwrap_err(), DecodeError::BadBase64);
+        assert_eq!(d.request.unwrap_err(), BadBase64);
     }
 
     #[test]
@@ -515,7 +515,7 @@ mod tests {
             "null",
             r#""x""#,
         ] {
-            assert!(matches!(decode(raw), Err(DecodeError::NotHttp(_))), "{raw}");
+            assert!(matches!(decode(raw), Err(NotHttpEvent(_))), "{raw}");
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http::Method;
 
 use crate::config::{Config, ConfigError, ResponseMode};
-use crate::event::{self, DecodeError, Decoded, RequestQuery, Version};
+use crate::event::{self, BadBase64, Decoded, NotHttpEvent, RequestQuery, Version};
 use crate::headers::{ForwardPolicy, Forwarding, upstream_request_headers};
 use crate::live::{Clock, Live, Snapshot};
 use crate::outcome::{FailureKind, Outcome, Refusal, UpstreamError};
@@ -36,17 +36,11 @@ pub struct Invocation {
     pub xray_trace_id: Option<String>,
 }
 
-/// The invocation itself failed: Lambda reports an error and the next event is served.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HandlerError {
-    #[error("not an API Gateway HTTP event: {0}")]
-    NotHttpEvent(String),
-}
-
 /// Where an invocation stands once everything before the backend is decided.
 pub(crate) enum Step {
-    /// Not an API Gateway HTTP event: an invocation error.
-    NotHttp(HandlerError),
+    /// Not an API Gateway HTTP event: an invocation error (Lambda reports it, the next event
+    /// is served).
+    NotHttp(NotHttpEvent),
     /// Refused, or out of time before sending: this one answer.
     Stop(Version, Stop),
     /// Allowed: this request goes to the backend within this budget.
@@ -72,7 +66,7 @@ impl Stop {
             Stop::Refused(_) => ErrorReply::BadRequest,
             Stop::Upstream(e) => match e.kind() {
                 FailureKind::Timeout => ErrorReply::GatewayTimeout,
-                FailureKind::TooLarge => ErrorReply::TooLarge,
+                FailureKind::TooLarge => ErrorReply::PayloadTooLarge,
                 FailureKind::Connect
                 | FailureKind::Tls
                 | FailureKind::Reset
@@ -97,7 +91,7 @@ pub struct Proxy {
     /// The allow-list and upstream headers in force, kept current from the live sources.
     live: Live,
     target: Target,
-    forward: ForwardPolicy,
+    forward_policy: ForwardPolicy,
     upstream: Upstream,
     telemetry: Telemetry,
     proto: &'static str,
@@ -131,7 +125,7 @@ impl Proxy {
             response_mode: config.response_mode,
             live: Live::new(&config, clock)?,
             target: config.target,
-            forward: config.forward,
+            forward_policy: config.forward,
             upstream,
             telemetry,
             proto: match scheme {
@@ -166,7 +160,7 @@ impl Proxy {
         &self,
         raw_event: &str,
         invocation: Invocation,
-    ) -> Result<Payload, HandlerError> {
+    ) -> Result<Payload, NotHttpEvent> {
         let started = Instant::now();
         let mut outcome = self.new_outcome(&invocation);
         let encoded = match self.begin(raw_event, &invocation, &mut outcome).await {
@@ -227,12 +221,11 @@ impl Proxy {
         let decoded = match decoded {
             Err(e) => {
                 outcome.refusal = Some(Refusal::NotHttpEvent);
-                return Step::NotHttp(HandlerError::NotHttpEvent(e.to_string()));
+                return Step::NotHttp(e);
             }
             Ok(decoded) => decoded,
         };
         let version = decoded.version;
-        outcome.http = true;
         let meta = &decoded.meta;
         outcome.apigw_request_id = meta.apigw_request_id.as_deref().map(str::to_owned);
         outcome.source_ip = meta.source_ip.as_deref().map(str::to_owned);
@@ -258,10 +251,9 @@ impl Proxy {
     ) -> Result<(Outbound, Duration), Stop> {
         // The allow-list comes first: an unknown source learns nothing else about us.
         let source_ip = admit(snapshot, decoded.meta.source_ip.as_deref())?;
-        let request = decoded.request.map_err(|e| match e {
-            DecodeError::BadBase64 => Stop::Refused(Refusal::BadBase64),
-            DecodeError::NotHttp(_) => Stop::Refused(Refusal::NotHttpEvent),
-        })?;
+        let request = decoded
+            .request
+            .map_err(|BadBase64| Stop::Refused(Refusal::BadBase64))?;
         outcome.request_bytes = request.body.len();
         let method = parse_method(&request.meta.method)?;
         let query = match &request.query {
@@ -278,7 +270,7 @@ impl Proxy {
                 })
             })?;
         let headers = upstream_request_headers(
-            &self.forward,
+            &self.forward_policy,
             &snapshot.upstream_headers,
             &request.headers,
             &request.cookies,

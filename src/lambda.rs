@@ -13,13 +13,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::config::{Config, ResponseMode};
 use crate::handler::{ClientScheme, Invocation, Proxy};
 use crate::runtime_api::{Answer, NextEvent, RuntimeApi, RuntimeApiError};
-use crate::telemetry::{Sink, Telemetry, logging};
+use crate::startup;
+use crate::telemetry::{Sink, Telemetry};
 
 /// Runs the function against the Lambda Runtime API until the process is stopped.
 pub fn run(sink: Sink) -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
-        Err(error) => return logging::refuse_to_start(&error),
+        Err(error) => return startup::refuse_to_start(&error),
     };
     let concurrency = std::env::var("AWS_LAMBDA_MAX_CONCURRENCY")
         .ok()
@@ -29,7 +30,7 @@ pub fn run(sink: Sink) -> ExitCode {
     let address = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_default();
     let api = match RuntimeApi::new(&address, concurrency) {
         Ok(api) => Arc::new(api),
-        Err(error) => return logging::refuse_to_start(&error),
+        Err(error) => return startup::refuse_to_start(&error),
     };
     let runtime = if concurrency > 1 {
         tokio::runtime::Builder::new_multi_thread()
@@ -50,11 +51,11 @@ pub fn run(sink: Sink) -> ExitCode {
     };
     let mode = config.response_mode;
     runtime.block_on(async move {
-        logging::startup(&config, "lambda", concurrency);
+        startup::report(&config, "lambda", concurrency);
         let telemetry = Telemetry::new(config.telemetry.clone(), sink);
         let proxy = match Proxy::new(config, telemetry, ClientScheme::Https) {
             Ok(proxy) => Arc::new(proxy),
-            Err(error) => return logging::refuse_to_start(&error),
+            Err(error) => return startup::refuse_to_start(&error),
         };
         let mut pollers = tokio::task::JoinSet::new();
         // With one poller a failed poll ends the process (Lambda restarts the environment,

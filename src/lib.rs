@@ -6,7 +6,8 @@
 //! `response` (encode) → `telemetry` (log and measure the `outcome`). `live` keeps the allow-list
 //! parameter and headers secret current; `xray` traces each backend exchange of a sampled
 //! invocation. `handler` holds the
-//! order; `lambda` (over `runtime_api`) and `local` are the two ways to run it.
+//! order; `lambda` (over `runtime_api`) and `local` are the two ways to run it, sharing
+//! `startup` (the start-up line, the refusal to start).
 
 pub mod allowlist;
 pub mod config;
@@ -17,10 +18,10 @@ pub mod headers;
 pub mod lambda;
 pub mod live;
 pub mod local;
-pub mod local_v2;
 pub mod outcome;
 pub mod response;
 pub mod runtime_api;
+pub mod startup;
 pub mod streaming;
 pub mod target;
 pub mod telemetry;

@@ -21,6 +21,9 @@ use crate::allowlist::{self, AllowList, Entry};
 use crate::config::{Config, ConfigError};
 use crate::extension::{Extension, ReadError, Secret};
 use crate::headers::{UpstreamHeaderError, UpstreamHeaders};
+// The failure reasons and the no-version marker belong to the outcome record (telemetry reads
+// them there); re-exported so callers of live configuration find them here too.
+pub use crate::outcome::{FailureReason, NO_VERSION};
 use crate::telemetry::redact::Redactor;
 
 /// After a failed first read, the next try waits at least this long ("at most one try a
@@ -32,34 +35,9 @@ const FIRST_READ_RETRY: Duration = Duration::from_secs(1);
 const LATER_READ_RETRY: Duration = Duration::from_secs(30);
 /// How many added and removed entries the `config updated` line lists.
 const DIFF_SHOWN: usize = 20;
-/// The `allowlist_version` of a summary line before the first good read.
-pub const NO_VERSION: &str = "none";
-
-/// Why a live read failed: the `Reason` dimension of `ConfigFailure`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FailureReason {
-    /// No connection, timeout, or a 5xx from the extension.
-    Unreachable,
-    /// The extension answered 4xx: missing, access denied, throttled.
-    Rejected,
-    /// A value that does not parse.
-    Invalid,
-}
-
-impl FailureReason {
-    pub const ALL: [FailureReason; 3] = [
-        FailureReason::Unreachable,
-        FailureReason::Rejected,
-        FailureReason::Invalid,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureReason::Unreachable => "unreachable",
-            FailureReason::Rejected => "rejected",
-            FailureReason::Invalid => "invalid",
-        }
-    }
+/// A redactor that knows `headers`' names and secret values.
+fn redactor_for(headers: &UpstreamHeaders) -> Redactor {
+    Redactor::new(headers.names().map(|n| n.as_str()), headers.secret_values())
 }
 
 /// The configuration in force: what the request path reads.
@@ -236,7 +214,7 @@ impl Live {
     /// the first invocation (the extension cannot be called during init).
     pub fn new(config: &Config, clock: Clock) -> Result<Live, ConfigError> {
         let live = &config.live;
-        let base_redactor = Redactor::new(&config.upstream_headers);
+        let base_redactor = redactor_for(&config.upstream_headers);
         let watched = live
             .watched_file
             .as_ref()
@@ -402,7 +380,7 @@ impl Sources {
             && let Some(HeadersValue { headers, .. }) =
                 self.secret.as_ref().and_then(|s| s.good.as_ref())
         {
-            self.seen = self.seen.with(&Redactor::new(headers));
+            self.seen = self.seen.with(&redactor_for(headers));
         }
         changed
     }
@@ -428,7 +406,7 @@ impl Sources {
         Some(Snapshot {
             allow_list,
             allowlist_version,
-            redactor: self.seen.with(&Redactor::new(&upstream_headers)),
+            redactor: self.seen.with(&redactor_for(&upstream_headers)),
             upstream_headers,
         })
     }

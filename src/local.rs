@@ -27,6 +27,7 @@ use crate::config::ResponseMode;
 use crate::handler::{Invocation, Proxy};
 
 mod stream;
+mod v2;
 
 /// The listener's default address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -148,7 +149,7 @@ async fn handle(
         Err(response) => return response,
     };
     match proxy.handle(&event, invocation).await {
-        Ok(payload) if shape.v2 => crate::local_v2::response(payload.as_str()),
+        Ok(payload) if shape.v2 => v2::response(payload.as_str()),
         Ok(payload) => from_v1_response(payload.as_str()),
         Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
     }
@@ -197,7 +198,7 @@ async fn local_event(
     };
     let request_id = format!("local-{id}");
     let event = if shape.v2 {
-        crate::local_v2::event(&parts, &body, peer, &request_id, shape.stage.as_deref())
+        v2::event(&parts, &body, peer, &request_id, shape.stage.as_deref())
     } else {
         let mut event = v1_event(&parts, &body, peer, &request_id);
         event["path"] = json!(path);
@@ -425,7 +426,8 @@ pub fn run(
 
     use crate::config::Config;
     use crate::handler::ClientScheme;
-    use crate::telemetry::{Telemetry, logging};
+    use crate::startup;
+    use crate::telemetry::Telemetry;
 
     let listen_text = options.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
     let listen = match resolve(listen_text) {
@@ -484,17 +486,17 @@ pub fn run(
             // The allow-list file is read again when it changes, to try live behaviour.
             Ok(config) => config.watching_allowed_ips_file(),
             Err(error) => {
-                let code = logging::refuse_to_start(&error);
+                let code = startup::refuse_to_start(&error);
                 flush(&terminal);
                 return code;
             }
         };
-        logging::startup(&config, "local", 1);
+        startup::report(&config, "local", 1);
         let telemetry = Telemetry::new(config.telemetry.clone(), sink);
         let proxy = match Proxy::new(config, telemetry, ClientScheme::Http) {
             Ok(proxy) => Arc::new(proxy),
             Err(error) => {
-                let code = logging::refuse_to_start(&error);
+                let code = startup::refuse_to_start(&error);
                 flush(&terminal);
                 return code;
             }

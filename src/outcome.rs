@@ -8,8 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::live::FailureReason;
-
 /// The proxy's verdict on the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -40,6 +38,8 @@ pub enum Refusal {
     SourceIpMissing,
     SourceIpInvalid,
     IpNotAllowed,
+    /// Not an API Gateway HTTP event at all: an invocation error, no response and no request
+    /// metrics. The outcome's only record of that fact (see `Outcome::is_http_event`).
     NotHttpEvent,
     BadBase64,
     BadMethod,
@@ -256,6 +256,37 @@ impl FailureKind {
     }
 }
 
+/// The `allowlist_version` of a summary line before the first good read.
+pub const NO_VERSION: &str = "none";
+
+/// Why a live-configuration read failed: the `Reason` dimension of `ConfigFailure`. Here, not
+/// in `live`, so telemetry and the metric catalog read it without knowing how reads are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureReason {
+    /// No connection, timeout, or a 5xx from the extension.
+    Unreachable,
+    /// The extension answered 4xx: missing, access denied, throttled.
+    Rejected,
+    /// A value that does not parse.
+    Invalid,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 3] = [
+        FailureReason::Unreachable,
+        FailureReason::Rejected,
+        FailureReason::Invalid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Unreachable => "unreachable",
+            FailureReason::Rejected => "rejected",
+            FailureReason::Invalid => "invalid",
+        }
+    }
+}
+
 /// One invocation, as telemetry sees it.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -263,8 +294,6 @@ pub struct Outcome {
     pub apigw_request_id: Option<String>,
     pub xray_trace_id: Option<String>,
     pub cold_start: bool,
-    /// False when the event was not an API Gateway HTTP event (no request metrics then).
-    pub http: bool,
     pub source_ip: Option<String>,
     pub method: Option<String>,
     pub path: Option<String>,
@@ -304,9 +333,14 @@ impl Outcome {
         self.failure.map(UpstreamError::phrase)
     }
 
+    /// Was the event an API Gateway HTTP event (request metrics are emitted only then)?
+    pub fn is_http_event(&self) -> bool {
+        self.refusal != Some(Refusal::NotHttpEvent)
+    }
+
     /// Was a backend exchange attempted (or due but out of time)?
     pub fn forwarded(&self) -> bool {
-        self.http && self.refusal.is_none()
+        self.refusal.is_none()
     }
 }
 

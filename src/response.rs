@@ -26,7 +26,7 @@ pub enum ErrorReply {
     BadRequest,
     BadGateway,
     GatewayTimeout,
-    TooLarge,
+    PayloadTooLarge,
     /// Live configuration never read successfully yet.
     ServiceUnavailable,
 }
@@ -36,7 +36,7 @@ impl ErrorReply {
         match self {
             ErrorReply::Forbidden => 403,
             ErrorReply::BadRequest => 400,
-            ErrorReply::BadGateway | ErrorReply::TooLarge => 502,
+            ErrorReply::BadGateway | ErrorReply::PayloadTooLarge => 502,
             ErrorReply::GatewayTimeout => 504,
             ErrorReply::ServiceUnavailable => 503,
         }
@@ -48,7 +48,7 @@ impl ErrorReply {
             ErrorReply::BadRequest => r#"{"message":"Bad Request"}"#,
             ErrorReply::BadGateway => r#"{"message":"Bad Gateway"}"#,
             ErrorReply::GatewayTimeout => r#"{"message":"Gateway Timeout"}"#,
-            ErrorReply::TooLarge => r#"{"message":"Upstream response too large"}"#,
+            ErrorReply::PayloadTooLarge => r#"{"message":"Upstream response too large"}"#,
             ErrorReply::ServiceUnavailable => r#"{"message":"Service Unavailable"}"#,
         }
     }
@@ -57,7 +57,7 @@ impl ErrorReply {
 /// The response would not fit in a Lambda payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("response exceeds Lambda's payload limit of 6,291,556 bytes")]
-pub struct TooLarge;
+pub struct OverPayloadLimit;
 
 /// A response payload: JSON that Lambda accepts as an API Gateway proxy response. Only this
 /// module builds one, so holding a `Payload` means holding valid JSON: nothing downstream
@@ -100,7 +100,7 @@ pub fn from_backend(
     status: u16,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Encoded, TooLarge> {
+) -> Result<Encoded, OverPayloadLimit> {
     let pairs: Vec<(&str, Cow<'_, str>)> = response_headers(headers)
         .map(|(name, value)| (name.as_str(), header_text(value.as_bytes())))
         .collect();
@@ -110,11 +110,11 @@ pub fn from_backend(
     };
     // Cheap pre-check before building a string we would throw away.
     if encoded_body.encoded_len() > MAX_RESPONSE_BYTES {
-        return Err(TooLarge);
+        return Err(OverPayloadLimit);
     }
     let payload = serialize(version, status, &pairs, encoded_body);
     if payload.as_str().len() > MAX_RESPONSE_BYTES {
-        return Err(TooLarge);
+        return Err(OverPayloadLimit);
     }
     Ok(Encoded {
         status,
@@ -486,7 +486,7 @@ mod tests {
         let just_over = vec![7u8; MAX_RESPONSE_BYTES / 4 * 3 + 1];
         assert_eq!(
             from_backend(Version::V1, 200, &h, &just_over).unwrap_err(),
-            TooLarge
+            OverPayloadLimit
         );
         let fits = vec![7u8; MAX_RESPONSE_BYTES / 4 * 3 - 1024];
         assert!(from_backend(Version::V1, 200, &h, &fits).is_ok());
@@ -495,7 +495,7 @@ mod tests {
         let escapes = vec![1u8; MAX_RESPONSE_BYTES / 6 + 10];
         assert_eq!(
             from_backend(Version::V2, 200, &t, &escapes).unwrap_err(),
-            TooLarge
+            OverPayloadLimit
         );
     }
 
@@ -522,7 +522,10 @@ mod tests {
             assert_eq!(at_limit.payload.as_str().len(), MAX_RESPONSE_BYTES);
             assert_eq!(json(&at_limit)["body"].as_str().unwrap().as_bytes(), body);
             let body = escaped_text_for(version, &t, MAX_RESPONSE_BYTES + 1);
-            assert_eq!(from_backend(version, 200, &t, &body).unwrap_err(), TooLarge);
+            assert_eq!(
+                from_backend(version, 200, &t, &body).unwrap_err(),
+                OverPayloadLimit
+            );
         }
     }
 
@@ -552,7 +555,7 @@ mod tests {
         let over = pad(2 + short);
         assert_eq!(
             from_backend(Version::V2, 200, &over, &body).unwrap_err(),
-            TooLarge
+            OverPayloadLimit
         );
         // And through v1, whose header is written twice (headers and multiValueHeaders).
         let h = headers(&[("content-type", "application/octet-stream")]);
@@ -566,7 +569,7 @@ mod tests {
         let grown = vec![7u8; fits.len() + 1];
         assert_eq!(
             from_backend(Version::V1, 200, &h, &grown).unwrap_err(),
-            TooLarge
+            OverPayloadLimit
         );
     }
 
@@ -576,7 +579,7 @@ mod tests {
         assert_eq!(v["statusCode"], 403);
         assert_eq!(v["body"], r#"{"message":"Forbidden"}"#);
         assert_eq!(v["headers"]["content-type"], "application/json");
-        let v = json(&error(Version::V1, ErrorReply::TooLarge));
+        let v = json(&error(Version::V1, ErrorReply::PayloadTooLarge));
         assert_eq!(v["statusCode"], 502);
         assert_eq!(
             v["multiValueHeaders"]["content-type"][0],

@@ -14,8 +14,8 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
-use crate::event::Version;
-use crate::handler::{HandlerError, Invocation, Proxy, Step, Stop, note_stop};
+use crate::event::{NotHttpEvent, Version};
+use crate::handler::{Invocation, Proxy, Step, Stop, note_stop};
 use crate::headers::response_headers;
 use crate::outcome::{Outcome, UpstreamError};
 use crate::response::{self, ErrorReply};
@@ -84,7 +84,7 @@ impl Proxy {
         &self,
         raw_event: &str,
         invocation: Invocation,
-    ) -> Result<Streamed<'_>, HandlerError> {
+    ) -> Result<Streamed<'_>, NotHttpEvent> {
         let started = Instant::now();
         let mut outcome = self.new_outcome(&invocation);
         let mut trace = None;

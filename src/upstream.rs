@@ -61,7 +61,7 @@ pub struct Outbound {
 
 /// The backend's complete answer.
 #[derive(Debug)]
-pub struct Answer {
+pub struct BufferedResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -206,14 +206,14 @@ impl Upstream {
         &self,
         request: &Outbound,
         budget: Duration,
-    ) -> Result<Answer, UpstreamError> {
+    ) -> Result<BufferedResponse, UpstreamError> {
         let start = Instant::now();
         let deadline = start + budget;
         let mut fresh_only = false;
         loop {
             match self.attempt(request, deadline, fresh_only).await {
                 Ok((status, headers, body)) => {
-                    return Ok(Answer {
+                    return Ok(BufferedResponse {
                         status,
                         headers,
                         body,

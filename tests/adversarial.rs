@@ -7,12 +7,11 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use vpc_proxy::headers::UpstreamHeaders;
 use vpc_proxy::telemetry::redact::{REDACTED, Redactor};
 
 #[test]
 fn debug_dump_redacts_credentials_wherever_api_gateway_copies_them() {
-    let redactor = Redactor::new(&UpstreamHeaders::default());
+    let redactor = Redactor::new([], []);
     let mut event = v1("GET", "/x", ALLOWED_IP);
     event["headers"]["x-api-key"] = json!("apikey-0123456789");
     event["multiValueHeaders"]["x-api-key"] = json!(["apikey-0123456789"]);

@@ -104,7 +104,6 @@ fn proxy_lines() -> Vec<Value> {
         request_id: "req".into(),
         apigw_request_id: Some("apigw".into()),
         xray_trace_id: Some("Root=1-5759e988-bd862e3fe1be46a994272793".into()),
-        http: true,
         source_ip: Some("203.0.113.9".into()),
         method: Some("GET".into()),
         path: Some("/x".into()),
@@ -139,7 +138,7 @@ fn proxy_lines() -> Vec<Value> {
     .expect("a valid configuration");
     let subscriber = logging::subscriber(logging::filter(|_| None), sink.clone());
     tracing::subscriber::with_default(subscriber, || {
-        logging::startup(&config, "lambda", 1);
+        vpc_proxy::startup::report(&config, "lambda", 1);
         for o in &outcomes {
             telemetry.record(o);
         }

@@ -18,7 +18,6 @@ use vpc_proxy_ops::validate;
 fn outcomes() -> Vec<Outcome> {
     let base = Outcome {
         request_id: "req".into(),
-        http: true,
         source_ip: Some("203.0.113.9".into()),
         method: Some("GET".into()),
         path: Some("/x".into()),

@@ -82,9 +82,11 @@ pub fn failure_reasons() -> impl Iterator<Item = &'static str> {
     crate::outcome::FailureKind::ALL.iter().map(|k| k.reason())
 }
 
-/// The values `Reason` takes on `ConfigFailure` (`live::FailureReason`).
+/// The values `Reason` takes on `ConfigFailure` (`outcome::FailureReason`).
 pub fn config_failure_reasons() -> impl Iterator<Item = &'static str> {
-    crate::live::FailureReason::ALL.iter().map(|r| r.as_str())
+    crate::outcome::FailureReason::ALL
+        .iter()
+        .map(|r| r.as_str())
 }
 
 /// The values a dimension takes on one metric, when the set is closed (`SourceIp` is not).

@@ -1,15 +1,16 @@
-//! Structured JSON logs: the subscriber, the start-up line and the per-invocation summary.
+//! Structured JSON logs: the subscriber and the per-invocation summary.
 //!
 //! Lines are flat JSON objects (Powertools key names where they overlap: `timestamp`,
 //! `level`, `message`, `service`, `cold_start`, `xray_trace_id`), one per line, written whole.
 //! Levels come from `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, then `info`. It must never log a
-//! header value, a body or a query string; the summary has a fixed set of keys.
+//! header value, a body or a query string; the summary has a fixed set of keys. It knows the
+//! outcome record and nothing of the configuration (the start-up line is `startup`'s).
 
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
 
 use super::sink::Sink;
-use crate::outcome::Outcome;
+use crate::outcome::{NO_VERSION, Outcome};
 
 /// The level filter from Lambda's advanced logging controls, else `RUST_LOG`, else `info`.
 pub fn filter(lookup: impl Fn(&str) -> Option<String>) -> EnvFilter {
@@ -109,62 +110,7 @@ pub fn summary(service: &str, o: &Outcome) {
         request_bytes = o.request_bytes as u64,
         response_bytes = o.response_bytes as u64,
         duration_ms = millis(o.duration),
-        allowlist_version = o
-            .allowlist_version
-            .as_deref()
-            .unwrap_or(crate::live::NO_VERSION),
+        allowlist_version = o.allowlist_version.as_deref().unwrap_or(NO_VERSION),
         "invocation"
     );
-}
-
-/// The start-up line: the effective configuration, no secrets (upstream header names only).
-pub fn startup(config: &crate::config::Config, mode: &str, max_concurrency: usize) {
-    let upstream_names: Vec<&str> = config
-        .upstream_headers
-        .names()
-        .map(|n| n.as_str())
-        .collect();
-    tracing::info!(
-        service = config.telemetry.service.as_str(),
-        mode,
-        target_scheme = config.target.scheme(),
-        target_host = config.target.host(),
-        target_port = config.target.port(),
-        target_prefix = config.target.prefix(),
-        allow_list_entries = config.allow_list.entries() as u64,
-        allow_list_ranges = config.allow_list.ranges() as u64,
-        allow_list_file = config
-            .allowed_ips_file
-            .as_ref()
-            .map(|p| p.display().to_string()),
-        forward_headers = config.forward.describe(),
-        upstream_header_names = upstream_names.join(","),
-        timeout_ms = config.timeout.as_millis() as u64,
-        response_mode = config.response_mode.as_str(),
-        tls_insecure = config.tls.insecure,
-        tls_ca_file = config.tls_ca_file.as_ref().map(|p| p.display().to_string()),
-        tls_client_auth = config.tls.client_identity.is_some(),
-        metrics_namespace = config.telemetry.namespace.as_str(),
-        deny_metrics_per_ip_limit = config.telemetry.deny_per_ip_limit.map(|l| l as u64),
-        max_concurrency = max_concurrency as u64,
-        allowed_ips_parameter = config.live.parameter.as_deref(),
-        upstream_headers_secret = config.live.secret.as_deref(),
-        config_refresh_s = config.live.refresh.as_secs(),
-        "vpc-proxy starting"
-    );
-    for warning in &config.warnings {
-        tracing::warn!(service = config.telemetry.service.as_str(), "{warning}");
-    }
-}
-
-/// Logs a configuration error and returns the exit code that stops the function.
-pub fn refuse_to_start(error: &crate::config::ConfigError) -> std::process::ExitCode {
-    tracing::error!(
-        variable = error.variable.as_str(),
-        line = error.line.map(|l| l as u64),
-        value = error.value.as_deref(),
-        "{error}"
-    );
-    eprintln!("vpc-proxy: {error}");
-    std::process::ExitCode::FAILURE
 }

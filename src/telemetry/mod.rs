@@ -71,7 +71,7 @@ impl Telemetry {
             });
             self.write(cold.render(&self.context(timestamp_ms, &properties)));
         }
-        if !o.http {
+        if !o.is_http_event() {
             return;
         }
         let denied = o.decision() == Decision::Deny;

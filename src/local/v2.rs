@@ -11,7 +11,7 @@ use http::{HeaderMap, Response};
 use http_body_util::Full;
 use serde_json::{Map, Value, json};
 
-use crate::local::{append_headers, status_and_body};
+use super::{append_headers, status_and_body};
 
 /// The HTTP API event for this request: headers joined with commas, cookies apart, `rawPath`
 /// with `/{stage}` when the stage is not `$default`.
