@@ -27,6 +27,20 @@ impl Drop for Local {
     }
 }
 
+/// `script` and the proxy it runs on a pseudo terminal, stopped on drop. SIGKILL would stop
+/// `script` alone and leave the proxy running in its own session; on SIGTERM `script` passes
+/// the signal to its child and exits with it.
+struct Terminal(Child);
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 fn lines(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -164,9 +178,10 @@ fn on_a_terminal_each_request_is_one_readable_line() {
         probe.is_ok(),
         "this test needs `script` (util-linux, Debian package bsdutils) to provide a terminal"
     );
-    let mut child = Command::new("script")
+    // `exec`, so that the proxy is `script`'s own child and gets the SIGTERM it forwards.
+    let child = Command::new("script")
         .args(["-qfec"])
-        .arg(format!("{BIN} local --listen localhost:0"))
+        .arg(format!("exec {BIN} local --listen localhost:0"))
         .arg("/dev/null")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -175,14 +190,20 @@ fn on_a_terminal_each_request_is_one_readable_line() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
+    let mut terminal = Terminal(child);
     // Under `script`, stdout and stderr share the terminal.
-    let out = lines(child.stdout.take().unwrap_or_else(|| panic!("no stdout")));
+    let out = lines(
+        terminal
+            .0
+            .stdout
+            .take()
+            .unwrap_or_else(|| panic!("no stdout")),
+    );
     let port = port_from(&out, "localhost");
     let (status, _) = get(port, "/hello");
     assert_eq!(status, 200);
     let seen = until(&out, "GET /hello -> 200 allow");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(terminal);
     let request = seen
         .iter()
         .find(|l| l.contains("GET /hello -> 200 allow"))
