@@ -65,6 +65,38 @@ pub fn usage() -> String {
     format!("{USAGE}\n{}", crate::respond::command::USAGE)
 }
 
+/// The kit commands' flags other than the `${Name}` parameters.
+const KIT_FLAGS: &[&str] = &[
+    "--help",
+    "--kit",
+    "--file",
+    "--output",
+    "--profile",
+    "--endpoint-url",
+    "--dry-run",
+    "--strict",
+    "--set",
+];
+
+/// `unknown option --strcit (did you mean --strict?)`: a typo gets the closest flag, not the
+/// whole usage text; a flag like none of them points at `help`. `context` names the command
+/// (` for allow`) where the flags depend on it.
+pub(crate) fn unknown_option<'a>(
+    flag: &str,
+    known: impl IntoIterator<Item = &'a str>,
+    context: &str,
+) -> String {
+    let closest = known
+        .into_iter()
+        .map(|k| (strsim::levenshtein(flag, k), k))
+        .min()
+        .filter(|(distance, k)| *distance <= 3.min(k.len() / 2));
+    match closest {
+        Some((_, k)) => format!("unknown option {flag}{context} (did you mean {k}?)"),
+        None => format!("unknown option {flag}{context}; `vpc-proxy-ops help` lists the options"),
+    }
+}
+
 /// Parses arguments (without the program name).
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, Error> {
     let mut out = Args::default();
@@ -96,7 +128,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, Error> {
                     None => (flag[2..].to_owned(), None),
                 };
                 let Some(p) = PARAMS.iter().find(|p| render::kebab(p.name) == name) else {
-                    return Err(Error(format!("unknown option {flag}\n\n{USAGE}")));
+                    let params: Vec<String> = PARAMS
+                        .iter()
+                        .map(|p| format!("--{}", render::kebab(p.name)))
+                        .collect();
+                    let known = KIT_FLAGS
+                        .iter()
+                        .copied()
+                        .chain(params.iter().map(String::as_str));
+                    return Err(Error(unknown_option(flag, known, "")));
                 };
                 let v = match inline {
                     Some(v) => v,
@@ -383,4 +423,31 @@ pub async fn main(argv: Vec<String>) -> Result<u8, Error> {
     };
     write(&mut stdout, &summary)?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(args: &[&str]) -> String {
+        match parse(args.iter().map(|a| (*a).to_owned())) {
+            Ok(_) => panic!("{args:?} parsed"),
+            Err(Error(message)) => message,
+        }
+    }
+
+    #[test]
+    fn a_mistyped_flag_gets_the_closest_one_not_the_usage() {
+        assert_eq!(
+            error(&["validate", "--strcit"]),
+            "unknown option --strcit (did you mean --strict?)"
+        );
+        assert_eq!(
+            error(&["render", "--function-nmae", "f"]),
+            "unknown option --function-nmae (did you mean --function-name?)"
+        );
+        let unlike = error(&["render", "--zzzzzzzz"]);
+        assert!(unlike.contains("`vpc-proxy-ops help`"), "{unlike}");
+        assert!(!unlike.contains("Usage"), "{unlike}");
+    }
 }

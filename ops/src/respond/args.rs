@@ -10,6 +10,21 @@ use std::time::Duration;
 
 use super::top_denied;
 use super::{Failure, TARGETS};
+use crate::cli::unknown_option;
+
+/// The respond commands' own flags; the targets' flags are in `TARGETS`.
+const FLAGS: &[&str] = &[
+    "--json",
+    "--dry-run",
+    "--force",
+    "--profile",
+    "--region",
+    "--endpoint-url",
+    "--since",
+    "--comment",
+    "--limit",
+    "--in-force-s",
+];
 
 /// The respond commands.
 pub const COMMANDS: &[&str] = &[
@@ -133,7 +148,9 @@ pub fn parse(argv: &[String]) -> Result<Args, Failure> {
             }
             f if f.starts_with("--") => {
                 let Some(t) = TARGETS.iter().find(|t| t.flag == f) else {
-                    return Err(Failure::usage(format!("unknown option {f} for {name}")));
+                    let known = FLAGS.iter().copied().chain(TARGETS.iter().map(|t| t.flag));
+                    let context = format!(" for {name}");
+                    return Err(Failure::usage(unknown_option(f, known, &context)));
                 };
                 targets.push((t.flag, value()?));
             }
