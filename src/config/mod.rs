@@ -4,6 +4,11 @@
 //! It owns defaults, validation and the wording of configuration errors, which always name the
 //! variable, the line where that applies, and the bad value (never a secret's value). It must
 //! never be consulted per request: the handler holds the parsed `Config`, not the environment.
+//!
+//! The list of setting names is `names`; the live sources' settings are `live`.
+
+mod live;
+mod names;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,37 +19,14 @@ use crate::target::Target;
 use crate::telemetry::TelemetryConfig;
 use crate::tls::{ClientIdentity, TlsSettings, read_certificates, read_private_key};
 
+use self::live::live_config;
+pub use self::live::{DEFAULT_CONFIG_REFRESH_S, DEFAULT_EXTENSION_PORT, LiveConfig, SessionToken};
+pub use self::names::{KNOWN_VARIABLES, refuse_unknown};
+
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_NAMESPACE: &str = "VpcProxy";
 pub const DEFAULT_SERVICE: &str = "vpc-proxy";
 pub const DEFAULT_DENY_PER_IP_LIMIT: usize = 50;
-pub const DEFAULT_CONFIG_REFRESH_S: u64 = 30;
-const MAX_CONFIG_REFRESH_S: u64 = 3600;
-/// The Parameters and Secrets Lambda Extension's default port.
-pub const DEFAULT_EXTENSION_PORT: u16 = 2773;
-
-/// Every `PROXY_*` variable the function reads. Any other `PROXY_*` name stops the function
-/// at start: a misspelled setting must never leave its value silently at the default.
-pub const KNOWN_VARIABLES: &[&str] = &[
-    "PROXY_TARGET_URL",
-    "PROXY_ALLOWED_IPS",
-    "PROXY_ALLOWED_IPS_FILE",
-    "PROXY_FORWARD_HEADERS",
-    "PROXY_UPSTREAM_HEADERS",
-    "PROXY_TIMEOUT_MS",
-    "PROXY_TLS_CA_FILE",
-    "PROXY_TLS_INSECURE",
-    "PROXY_TLS_CLIENT_CERT_FILE",
-    "PROXY_TLS_CLIENT_KEY_FILE",
-    "PROXY_METRICS_NAMESPACE",
-    "PROXY_SERVICE_NAME",
-    "PROXY_DENY_METRICS_PER_IP",
-    "PROXY_DENY_METRICS_PER_IP_LIMIT",
-    "PROXY_ALLOWED_IPS_PARAMETER",
-    "PROXY_UPSTREAM_HEADERS_SECRET",
-    "PROXY_CONFIG_REFRESH_S",
-    "PROXY_RESPONSE_MODE",
-];
 /// Lambda's longest timeout; a larger backend timeout can only be a typo.
 const MAX_TIMEOUT_MS: u64 = 900_000;
 const MAX_DENY_PER_IP_LIMIT: usize = 10_000;
@@ -85,46 +67,6 @@ impl ConfigError {
     fn line(mut self, line: usize) -> ConfigError {
         self.line = Some(line);
         self
-    }
-}
-
-/// Where the live sources are and how often they are read again (see `crate::live`).
-#[derive(Debug, Clone)]
-pub struct LiveConfig {
-    /// `PROXY_ALLOWED_IPS_PARAMETER`: SSM parameter name or ARN.
-    pub parameter: Option<String>,
-    /// `PROXY_UPSTREAM_HEADERS_SECRET`: Secrets Manager secret name or ARN.
-    pub secret: Option<String>,
-    /// `PROXY_ALLOWED_IPS_FILE`, when the file is read again as it changes (local mode only:
-    /// in Lambda it is part of the read-only deployment package).
-    pub watched_file: Option<PathBuf>,
-    pub refresh: Duration,
-    /// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`.
-    pub extension_port: u16,
-    /// `AWS_SESSION_TOKEN`, the extension's access token. Never logged.
-    pub session_token: Option<SessionToken>,
-}
-
-impl LiveConfig {
-    /// Is anything read through the extension?
-    pub fn uses_extension(&self) -> bool {
-        self.parameter.is_some() || self.secret.is_some()
-    }
-}
-
-/// A credential that must never reach a log line: `Debug` hides it.
-#[derive(Clone)]
-pub struct SessionToken(pub(crate) String);
-
-impl SessionToken {
-    pub fn new(token: impl Into<String>) -> SessionToken {
-        SessionToken(token.into())
-    }
-}
-
-impl std::fmt::Debug for SessionToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionToken(<redacted>)")
     }
 }
 
@@ -415,89 +357,6 @@ pub(crate) fn read_allow_list_file(path: &Path) -> Result<AllowList, ConfigError
         .line(e.line)
         .value(e.entry)
     })
-}
-
-/// The live sources' settings, and the extension's port and token when one is in use.
-fn live_config(
-    get: &impl Fn(&str) -> Option<String>,
-    parameter: Option<String>,
-) -> Result<LiveConfig, ConfigError> {
-    let secret = get("PROXY_UPSTREAM_HEADERS_SECRET").map(|s| s.trim().to_owned());
-    let refresh_s = match get("PROXY_CONFIG_REFRESH_S") {
-        None => DEFAULT_CONFIG_REFRESH_S,
-        Some(text) => match text.trim().parse::<u64>() {
-            Ok(s) if (1..=MAX_CONFIG_REFRESH_S).contains(&s) => s,
-            _ => {
-                return Err(ConfigError::new(
-                    "PROXY_CONFIG_REFRESH_S",
-                    format!("must be a whole number of seconds from 1 to {MAX_CONFIG_REFRESH_S}"),
-                )
-                .value(text));
-            }
-        },
-    };
-    let uses_extension = parameter.is_some() || secret.is_some();
-    let extension_port = match get("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT") {
-        None => DEFAULT_EXTENSION_PORT,
-        Some(text) => match text.trim().parse::<u16>() {
-            Ok(port) if port > 0 => port,
-            _ => {
-                return Err(ConfigError::new(
-                    "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
-                    "must be a TCP port from 1 to 65535",
-                )
-                .value(text));
-            }
-        },
-    };
-    let session_token = get("AWS_SESSION_TOKEN").map(SessionToken);
-    if uses_extension && session_token.is_none() {
-        let variable = if parameter.is_some() {
-            "PROXY_ALLOWED_IPS_PARAMETER"
-        } else {
-            "PROXY_UPSTREAM_HEADERS_SECRET"
-        };
-        return Err(ConfigError::new(
-            variable,
-            "needs AWS_SESSION_TOKEN (Lambda sets it; the Parameters and Secrets extension refuses calls without it)",
-        ));
-    }
-    Ok(LiveConfig {
-        parameter,
-        secret,
-        watched_file: None,
-        refresh: Duration::from_secs(refresh_s),
-        extension_port,
-        session_token,
-    })
-}
-
-/// Refuses the first `PROXY_*` name that is not a known setting, naming the closest known one.
-pub fn refuse_unknown(names: impl IntoIterator<Item = String>) -> Result<(), ConfigError> {
-    let mut unknown: Vec<String> = names
-        .into_iter()
-        .filter(|n| n.starts_with("PROXY_") && !KNOWN_VARIABLES.contains(&n.as_str()))
-        .collect();
-    unknown.sort();
-    let Some(name) = unknown.into_iter().next() else {
-        return Ok(());
-    };
-    let closest = closest_known(&name);
-    Err(ConfigError::new(
-        name,
-        format!(
-            "is not a vpc-proxy setting (did you mean {closest}?); a misspelled setting would silently keep its default, so the function does not start"
-        ),
-    ))
-}
-
-/// The known variable nearest to `name` by edit distance (ties: the first in table order).
-fn closest_known(name: &str) -> &'static str {
-    KNOWN_VARIABLES
-        .iter()
-        .min_by_key(|known| strsim::levenshtein(name, known))
-        .copied()
-        .unwrap_or("PROXY_TARGET_URL")
 }
 
 fn file_error(variable: &str, path: &Path, why: String) -> ConfigError {
