@@ -7,25 +7,24 @@
 //! It must never follow a redirect, never use a proxy, never send a request again once any
 //! byte of its response has arrived, never buffer more than the limit, and never turn a
 //! failure into anything but one `UpstreamError`, a closed set with no text from the peer.
+//!
+//! Opening a connection is `connect`; naming what went wrong is `failure`.
 
-use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
+mod connect;
+mod failure;
+
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use rustls_pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::outcome::FailureKind;
+use self::failure::{Failure, exchange_failure};
 pub use crate::outcome::UpstreamError;
 use crate::tls::{TlsError, TlsSettings};
 
@@ -109,9 +108,7 @@ impl BodyStream {
                 }
                 Some(Err(e)) => {
                     self.conn = None;
-                    return Err(match exchange_failure(&e, true, false) {
-                        Failure::Retryable(e) | Failure::Final(e) => e,
-                    });
+                    return Err(exchange_failure(&e, true, false).into_error());
                 }
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data()
@@ -166,12 +163,6 @@ struct Idle {
     since: Instant,
 }
 
-/// How one attempt failed: whether the request may go again on a fresh connection.
-enum Failure {
-    Retryable(UpstreamError),
-    Final(UpstreamError),
-}
-
 impl Upstream {
     /// Builds the client. TLS material is only turned into a config for an https target,
     /// which keeps a plain-http cold start free of trust-store reads.
@@ -209,27 +200,14 @@ impl Upstream {
     ) -> Result<BufferedResponse, UpstreamError> {
         let start = Instant::now();
         let deadline = start + budget;
-        let mut fresh_only = false;
-        loop {
-            match self.attempt(request, deadline, fresh_only).await {
-                Ok((status, headers, body)) => {
-                    return Ok(BufferedResponse {
-                        status,
-                        headers,
-                        body,
-                        latency: start.elapsed(),
-                    });
-                }
-                Err(Failure::Retryable(e)) if !fresh_only => {
-                    tracing::debug!(
-                        error = e.phrase(),
-                        "backend connection failed before a response; retrying once"
-                    );
-                    fresh_only = true;
-                }
-                Err(Failure::Retryable(e) | Failure::Final(e)) => return Err(e),
-            }
-        }
+        let (status, headers, body) =
+            retry_once(|fresh_only| self.attempt(request, deadline, fresh_only)).await?;
+        Ok(BufferedResponse {
+            status,
+            headers,
+            body,
+            latency: start.elapsed(),
+        })
     }
 
     async fn attempt(
@@ -293,30 +271,17 @@ impl Upstream {
     ) -> Result<BodyStream, UpstreamError> {
         let start = Instant::now();
         let deadline = start + budget;
-        let mut fresh_only = false;
-        loop {
-            match self.attempt_head(request, deadline, fresh_only).await {
-                Ok((parts, body, conn)) => {
-                    return Ok(BodyStream {
-                        status: parts.status,
-                        headers: parts.headers,
-                        body,
-                        conn: Some(conn),
-                        upstream: self.clone(),
-                        start,
-                        deadline,
-                    });
-                }
-                Err(Failure::Retryable(e)) if !fresh_only => {
-                    tracing::debug!(
-                        error = e.phrase(),
-                        "backend connection failed before a response; retrying once"
-                    );
-                    fresh_only = true;
-                }
-                Err(Failure::Retryable(e) | Failure::Final(e)) => return Err(e),
-            }
-        }
+        let (parts, body, conn) =
+            retry_once(|fresh_only| self.attempt_head(request, deadline, fresh_only)).await?;
+        Ok(BodyStream {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            conn: Some(conn),
+            upstream: self.clone(),
+            start,
+            deadline,
+        })
     }
 
     /// The most recently used idle connection to `key` that is still open and young enough.
@@ -340,80 +305,26 @@ impl Upstream {
             });
         }
     }
-
-    /// Opens a connection: resolve, TCP, TLS for https, HTTP/1.1 handshake. The whole of it
-    /// runs against one connect deadline, so whether it finished is never a race.
-    async fn connect(
-        &self,
-        uri: &Uri,
-        key: String,
-        deadline: Instant,
-    ) -> Result<Conn, UpstreamError> {
-        let connect_deadline: tokio::time::Instant =
-            deadline.min(Instant::now() + MAX_CONNECT_TIMEOUT).into();
-        let host = uri
-            .host()
-            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
-            .ok_or(UpstreamError::ConnectFailed)?;
-        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let tcp = tokio::time::timeout_at(connect_deadline, tcp_connect(host, port))
-            .await
-            .map_err(|_| UpstreamError::ConnectTimedOut)??;
-        // Requests are written whole by hyper; Nagle would only delay the last segment.
-        let _ = tcp.set_nodelay(true);
-        if !https {
-            return handshake(tcp, key).await;
-        }
-        let connector = self.inner.tls.as_ref().ok_or(UpstreamError::TlsFailed)?;
-        let name = ServerName::try_from(host.to_owned()).map_err(|_| UpstreamError::TlsFailed)?;
-        let tls = tokio::time::timeout_at(connect_deadline, connector.connect(name, tcp))
-            .await
-            .map_err(|_| UpstreamError::TlsTimedOut)?
-            .map_err(|e| tls_failure(&e).unwrap_or_else(|| stream_failure(&e)))?;
-        handshake(tls, key).await
-    }
 }
 
-/// Resolves `host` (unless it is an address) and connects to each address in turn.
-async fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, UpstreamError> {
-    let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|_| UpstreamError::NameNotResolved)?
-            .collect(),
-    };
-    let mut last = UpstreamError::NameNotResolved;
-    for address in addresses {
-        match TcpStream::connect(address).await {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = connect_failure(&e),
-        }
-    }
-    Err(last)
-}
-
-/// Starts HTTP/1.1 on an open stream; the connection runs in its own task.
-async fn handshake<S>(stream: S, key: String) -> Result<Conn, UpstreamError>
+/// Runs `attempt` and, when it fails before any byte of the response, once more on a fresh
+/// connection (`attempt(true)`): the one retry rule of buffered and streamed exchanges alike.
+async fn retry_once<T, F, Fut>(mut attempt: F) -> Result<T, UpstreamError>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: FnMut(bool) -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
 {
-    let read = Arc::new(AtomicU64::new(0));
-    let io = TokioIo::new(Counted {
-        inner: stream,
-        read: read.clone(),
-    });
-    let (sender, connection) = http1::Builder::new()
-        .max_headers(MAX_RESPONSE_HEADERS)
-        .handshake(io)
-        .await
-        .map_err(|_| UpstreamError::ConnectFailed)?;
-    tokio::spawn(async move {
-        // Its error, if any, reaches the request through the sender.
-        let _ = connection.await;
-    });
-    Ok(Conn { key, sender, read })
+    match attempt(false).await {
+        Ok(value) => Ok(value),
+        Err(Failure::Retryable(e)) => {
+            tracing::debug!(
+                error = e.phrase(),
+                "backend connection failed before a response; retrying once"
+            );
+            attempt(true).await.map_err(Failure::into_error)
+        }
+        Err(Failure::Final(e)) => Err(e),
+    }
 }
 
 /// The request as it goes on the wire: origin-form target (path and query exactly as
@@ -485,155 +396,4 @@ fn is_idempotent(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
     )
-}
-
-/// A failure of the exchange on an open connection. `started`: some byte of the response
-/// had arrived, so the backend has the request and it must not go again.
-fn exchange_failure(e: &hyper::Error, started: bool, idempotent: bool) -> Failure {
-    // The request never left: the pooled connection was closed before it could be written.
-    if e.is_canceled() && !started {
-        return Failure::Retryable(UpstreamError::ClosedByPeer);
-    }
-    let cause = if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
-        UpstreamError::InvalidResponse
-    } else if let Some(tls) = source_chain(e).find_map(find_rustls) {
-        tls_cause(tls)
-    } else if let Some(io) = source_chain(e).find_map(|s| s.downcast_ref::<std::io::Error>()) {
-        stream_failure(io)
-    } else {
-        // Incomplete message, closed channel: the backend went away mid-exchange.
-        UpstreamError::ClosedByPeer
-    };
-    if cause.kind() == FailureKind::Reset && !started && idempotent {
-        Failure::Retryable(cause)
-    } else {
-        Failure::Final(cause)
-    }
-}
-
-fn source_chain<'a>(
-    e: &'a (dyn std::error::Error + 'static),
-) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
-    std::iter::successors(Some(e), |e| e.source())
-}
-
-/// The rustls error inside `e`, looking through io errors that wrap one (`io::Error::source`
-/// skips the wrapped error itself, so the source chain alone never reaches it).
-fn find_rustls<'a>(mut e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    loop {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        e = e.downcast_ref::<std::io::Error>()?.get_ref()?;
-    }
-}
-
-fn tls_failure(e: &std::io::Error) -> Option<UpstreamError> {
-    find_rustls(e).map(tls_cause)
-}
-
-fn tls_cause(e: &rustls::Error) -> UpstreamError {
-    use rustls::{AlertDescription as Alert, CertificateError as Cert};
-    match e {
-        rustls::Error::InvalidCertificate(cert) => match cert {
-            Cert::Expired | Cert::ExpiredContext { .. } => UpstreamError::CertificateExpired,
-            Cert::NotValidYet | Cert::NotValidYetContext { .. } => {
-                UpstreamError::CertificateNotYetValid
-            }
-            Cert::UnknownIssuer => UpstreamError::UnknownIssuer,
-            Cert::NotValidForName | Cert::NotValidForNameContext { .. } => {
-                UpstreamError::HostnameMismatch
-            }
-            Cert::Revoked => UpstreamError::CertificateRevoked,
-            _ => UpstreamError::CertificateInvalid,
-        },
-        // Alerts a server sends about the certificate it got from us (mutual TLS).
-        rustls::Error::AlertReceived(
-            Alert::CertificateRequired
-            | Alert::BadCertificate
-            | Alert::UnsupportedCertificate
-            | Alert::CertificateRevoked
-            | Alert::CertificateExpired
-            | Alert::CertificateUnknown
-            | Alert::UnknownCA
-            | Alert::AccessDenied,
-        ) => UpstreamError::ClientCertificateRejected,
-        _ => UpstreamError::TlsFailed,
-    }
-}
-
-fn connect_failure(e: &std::io::Error) -> UpstreamError {
-    use std::io::ErrorKind;
-    match e.kind() {
-        ErrorKind::ConnectionRefused => UpstreamError::ConnectionRefused,
-        ErrorKind::TimedOut => UpstreamError::ConnectTimedOut,
-        ErrorKind::NetworkUnreachable | ErrorKind::HostUnreachable => {
-            UpstreamError::NetworkUnreachable
-        }
-        _ => UpstreamError::ConnectFailed,
-    }
-}
-
-/// An open connection that broke: RST, FIN where more was due, or bytes that do not decode
-/// (hyper reports a bad chunked encoding as invalid input).
-fn stream_failure(e: &std::io::Error) -> UpstreamError {
-    use std::io::ErrorKind;
-    match e.kind() {
-        ErrorKind::UnexpectedEof => UpstreamError::ClosedByPeer,
-        ErrorKind::InvalidInput | ErrorKind::InvalidData => UpstreamError::InvalidResponse,
-        _ => UpstreamError::ResetByPeer,
-    }
-}
-
-/// A stream that counts the bytes read from it, so a failure can tell whether the response
-/// had started.
-struct Counted<S> {
-    inner: S,
-    read: Arc<AtomicU64>,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let added = buf.filled().len().saturating_sub(before);
-        if added > 0 {
-            self.read.fetch_add(added as u64, Ordering::Relaxed);
-        }
-        polled
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
