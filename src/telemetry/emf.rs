@@ -1,135 +1,20 @@
-//! A `metrics` recorder scoped to one invocation, and its rendering as CloudWatch Embedded
+//! Rendering one invocation's samples (collected by `collector`) as CloudWatch Embedded
 //! Metric Format documents.
 //!
-//! The recorder is installed with `metrics::with_local_recorder` around the code that turns
-//! an invocation's outcome into metric calls, so samples from concurrent invocations can never
-//! meet and the request path takes no global lock. Rendering owns the EMF rules: required
-//! `_aws` metadata, at most 100 metrics per document and 100 values per metric, at most 30
-//! dimensions per set, one value per root member (documents split when two samples would
-//! disagree). It must never emit a document CloudWatch would reject.
+//! It owns the EMF rules: required `_aws` metadata, at most 100 metrics per document and 100
+//! values per metric, at most 30 dimensions per set, one value per root member (documents
+//! split when two samples would disagree). It must never emit a document CloudWatch would
+//! reject.
 
-use std::sync::{Arc, Mutex};
-
-use metrics::{
-    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
-    SharedString, Unit,
-};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::catalog;
+use super::collector::{Collector, Kind, Sample};
 
 /// EMF limits (CloudWatch "Specification: Embedded metric format").
 pub const MAX_METRICS_PER_DOCUMENT: usize = 100;
 pub const MAX_VALUES_PER_METRIC: usize = 100;
 pub const MAX_DIMENSIONS_PER_SET: usize = 30;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-#[derive(Debug, Clone)]
-struct Sample {
-    key: Key,
-    kind: Kind,
-    value: f64,
-}
-
-/// Collects the samples of one invocation.
-#[derive(Debug, Default, Clone)]
-pub struct Collector {
-    samples: Arc<Mutex<Vec<Sample>>>,
-}
-
-struct Handle {
-    key: Key,
-    kind: Kind,
-    samples: Arc<Mutex<Vec<Sample>>>,
-}
-
-impl Handle {
-    /// Keeps a finite sample. EMF metric values must be numbers, and JSON has none for NaN or
-    /// infinity: one would be written as `null` and CloudWatch would reject the whole document.
-    fn push(&self, value: f64) {
-        if !value.is_finite() {
-            return;
-        }
-        if let Ok(mut samples) = self.samples.lock() {
-            samples.push(Sample {
-                key: self.key.clone(),
-                kind: self.kind,
-                value,
-            });
-        }
-    }
-}
-
-impl CounterFn for Handle {
-    fn increment(&self, value: u64) {
-        self.push(value as f64);
-    }
-    fn absolute(&self, value: u64) {
-        self.push(value as f64);
-    }
-}
-
-impl GaugeFn for Handle {
-    fn increment(&self, value: f64) {
-        self.push(value);
-    }
-    fn decrement(&self, value: f64) {
-        self.push(-value);
-    }
-    fn set(&self, value: f64) {
-        self.push(value);
-    }
-}
-
-impl HistogramFn for Handle {
-    fn record(&self, value: f64) {
-        self.push(value);
-    }
-}
-
-impl Collector {
-    fn handle(&self, key: &Key, kind: Kind) -> Arc<Handle> {
-        Arc::new(Handle {
-            key: key.clone(),
-            kind,
-            samples: self.samples.clone(),
-        })
-    }
-
-    fn take(&self) -> Vec<Sample> {
-        self.samples
-            .lock()
-            .map(|mut s| std::mem::take(&mut *s))
-            .unwrap_or_default()
-    }
-
-    /// Renders what was collected, then forgets it.
-    pub fn render(&self, context: &DocumentContext<'_>) -> Vec<String> {
-        render(self.take(), context)
-    }
-}
-
-impl Recorder for Collector {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        Counter::from_arc(self.handle(key, Kind::Counter))
-    }
-    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::from_arc(self.handle(key, Kind::Gauge))
-    }
-    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::from_arc(self.handle(key, Kind::Histogram))
-    }
-}
 
 /// What every document of an invocation shares.
 #[derive(Debug, Clone)]
@@ -394,8 +279,13 @@ impl Serialize for MetricRef<'_> {
     }
 }
 
+/// Renders what `collector` collected, then forgets it.
+pub fn render(collector: &Collector, context: &DocumentContext<'_>) -> Vec<String> {
+    pack(collector.take(), context)
+}
+
 /// Packs samples into as few valid documents as the rules allow.
-fn render(samples: Vec<Sample>, context: &DocumentContext<'_>) -> Vec<String> {
+fn pack(samples: Vec<Sample>, context: &DocumentContext<'_>) -> Vec<String> {
     let groups = group(&samples);
     let mut docs: Vec<Doc<'_>> = Vec::new();
     for group in &groups {
@@ -461,8 +351,7 @@ mod tests {
     fn docs(f: impl FnOnce()) -> Vec<Value> {
         let collector = Collector::default();
         metrics::with_local_recorder(&collector, f);
-        collector
-            .render(&context())
+        render(&collector, &context())
             .iter()
             .map(|l| {
                 assert!(l.ends_with('\n') && !l[..l.len() - 1].contains('\n'));
@@ -560,7 +449,7 @@ mod tests {
             metrics::counter!("Requests").increment(1);
             metrics::gauge!("G", "StatusClass" => "5xx").set(2.5);
         });
-        let lines = collector.render(&context());
+        let lines = render(&collector, &context());
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(
             lines[0].starts_with(

@@ -7,7 +7,8 @@
 //! closed sets in `catalog` (the capped `SourceIp` aside).
 
 pub mod catalog;
-pub mod emf;
+mod collector;
+mod emf;
 pub mod logging;
 pub mod redact;
 pub mod sink;
@@ -18,7 +19,8 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::outcome::{Decision, Outcome};
-use emf::{Collector, DocumentContext};
+use collector::Collector;
+use emf::DocumentContext;
 pub use sink::Sink;
 
 /// Telemetry settings from the configuration.
@@ -69,7 +71,7 @@ impl Telemetry {
             metrics::with_local_recorder(&cold, || {
                 metrics::counter!(catalog::COLD_START.name).increment(1);
             });
-            self.write(cold.render(&self.context(timestamp_ms, &properties)));
+            self.write(emf::render(&cold, &self.context(timestamp_ms, &properties)));
         }
         if !o.is_http_event() {
             return;
@@ -81,7 +83,10 @@ impl Telemetry {
         let per_ip = if denied { self.per_ip_label(o) } else { None };
         let collector = Collector::default();
         metrics::with_local_recorder(&collector, || emit(o, per_ip));
-        self.write(collector.render(&self.context(timestamp_ms, &properties)));
+        self.write(emf::render(
+            &collector,
+            &self.context(timestamp_ms, &properties),
+        ));
     }
 
     fn context<'a>(
