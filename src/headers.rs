@@ -72,7 +72,7 @@ impl ForwardPolicy {
 }
 
 /// Headers the proxy itself sets on every backend request from what API Gateway verified
-/// (README, "What the backend receives"); configuration cannot replace them.
+/// (docs/CONTRACT.md, "What the backend receives"); configuration cannot replace them.
 const PROXY_SET: &[&str] = &[
     "x-forwarded-for",
     "x-forwarded-proto",

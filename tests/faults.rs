@@ -1,4 +1,4 @@
-//! Backend faults, one per test: each ends in the status the README gives it, is counted under
+//! Backend faults, one per test: each ends in the status of docs/CONTRACT.md, is counted under
 //! the right `UpstreamFailure` reason, and leaves the proxy able to serve the very next
 //! request.
 

@@ -1,6 +1,6 @@
-//! The handler against real loopback backends: every row of the README's response table, what
-//! the backend receives, and what goes back. Backend faults (resets, hangs, restarts, stale
-//! pooled connections) are in tests/faults.rs.
+//! The handler against real loopback backends: every row of the response table in
+//! docs/CONTRACT.md, what the backend receives, and what goes back. Backend faults (resets,
+//! hangs, restarts, stale pooled connections) are in tests/faults.rs.
 
 mod common;
 

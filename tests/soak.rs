@@ -1,8 +1,8 @@
 //! Soak: the built binary under the real runtime emulator serves a long run of mixed
-//! invocations (every outcome the README names, v1 and v2, text and binary bodies, backend faults
-//! and hangs) while its resident memory and open file descriptors are sampled. Every answer
-//! must be the expected one, the log must hold one summary line per invocation with the same
-//! status, and memory and descriptors must stay flat once warm.
+//! invocations (every outcome docs/CONTRACT.md names, v1 and v2, text and binary bodies,
+//! backend faults and hangs) while its resident memory and open file descriptors are sampled.
+//! Every answer must be the expected one, the log must hold one summary line per invocation
+//! with the same status, and memory and descriptors must stay flat once warm.
 //!
 //! CI runs 6,000 invocations. The full run documented in docs/PERFORMANCE.md is
 //!     VPC_PROXY_SOAK_INVOCATIONS=100000 cargo test --release --test soak -- --nocapture

@@ -1,6 +1,6 @@
 //! The telemetry contract, from captured output of the real subscriber and recorder: one
-//! summary line per invocation with the README's keys, no secret anywhere (DEBUG included), valid
-//! EMF with exact counts, ColdStart once, and the per-IP cap.
+//! summary line per invocation with the keys of docs/CONTRACT.md, no secret anywhere (DEBUG
+//! included), valid EMF with exact counts, ColdStart once, and the per-IP cap.
 
 mod common;
 

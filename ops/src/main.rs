@@ -1,6 +1,6 @@
 //! `vpc-proxy-ops`: renders, validates and applies the vpc-proxy CloudWatch kit. See
-//! `vpc-proxy-ops help` and the README ("Operating it"). All logic lives in the library; this only
-//! starts a runtime and maps the result to an exit code.
+//! `vpc-proxy-ops help` and docs/CONTRACT.md ("The operations kit"). All logic lives in the
+//! library; this only starts a runtime and maps the result to an exit code.
 
 use std::process::ExitCode;
 

@@ -395,7 +395,7 @@ fn check(query: &str, known: &BTreeSet<String>) -> Vec<String> {
     problems
 }
 
-/// The Logs Insights queries of the runbook (and README): fenced blocks that open with a
+/// The Logs Insights queries of the runbook (and the README and contract): fenced blocks that open with a
 /// query command.
 fn fenced_queries(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -430,6 +430,7 @@ fn kit_queries() -> Vec<(String, String)> {
     for (file, text) in [
         ("docs/RUNBOOK.md", repo("docs/RUNBOOK.md")),
         ("README.md", repo("README.md")),
+        ("docs/CONTRACT.md", repo("docs/CONTRACT.md")),
     ] {
         for q in fenced_queries(&text) {
             queries.push((file.to_owned(), q));

@@ -1,4 +1,4 @@
-//! Configuration: every environment variable of the contract (README, "Configuration"), read
+//! Configuration: every environment variable of the contract (docs/CONTRACT.md), read
 //! once at start into typed values.
 //!
 //! It owns defaults, validation and the wording of configuration errors, which always name the

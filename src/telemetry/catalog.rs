@@ -62,7 +62,7 @@ pub const CONFIG_FAILURE: MetricDef = MetricDef {
     extra_dimensions: &[REASON],
 };
 
-/// Every metric, in the order the README documents them.
+/// Every metric, in the order docs/CONTRACT.md documents them.
 pub const ALL: &[MetricDef] = &[
     REQUESTS,
     DENIED,
