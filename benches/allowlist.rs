@@ -20,8 +20,8 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use vpc_proxy::allowlist::AllowList;
-use vpc_proxy::config::Config;
 use vpc_proxy::live::{Clock, Live};
+use vpc_proxy_testkit::config_from;
 
 /// Polls a future that must complete without waiting (the request path when no read is due).
 fn ready<F: std::future::Future>(future: F) -> F::Output {
@@ -177,12 +177,10 @@ fn bench(c: &mut Criterion) {
                 })
             });
         }
-        let config = Config::from_lookup(|k| match k {
-            "PROXY_TARGET_URL" => Some("http://127.0.0.1:9".to_owned()),
-            "PROXY_ALLOWED_IPS" => Some(text.clone()),
-            _ => None,
-        })
-        .expect("config");
+        let config = config_from(&[
+            ("PROXY_TARGET_URL", "http://127.0.0.1:9"),
+            ("PROXY_ALLOWED_IPS", &text),
+        ]);
         let live = Live::new(&config, Clock::system()).expect("live");
         drop(config);
         let mut failures = Vec::new();

@@ -18,9 +18,10 @@ use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use vpc_proxy::config::{Config, SessionToken};
+use vpc_proxy::config::SessionToken;
 use vpc_proxy::extension::Extension;
 use vpc_proxy::live::{Live, ManualClock};
+use vpc_proxy_testkit::config_from;
 
 const PARAMETER: &str = r#"{"Parameter":{"ARN":"arn:aws:ssm:eu-west-1:123456789012:parameter/vpc-proxy/allowed-ips","DataType":"text","LastModifiedDate":"2026-12-01T10:00:00.000Z","Name":"/vpc-proxy/allowed-ips","Selector":null,"SourceResult":null,"Type":"StringList","Value":"198.51.100.0/24,203.0.113.0/24,10.0.0.0/8,2001:db8::/32","Version":7},"ResultMetadata":{}}"#;
 const SECRET: &str = r#"{"ARN":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:vpc-proxy-AbCdEf","CreatedDate":"2026-12-01T10:00:00.000Z","Name":"vpc-proxy","SecretBinary":null,"SecretString":"{\"Authorization\":\"Bearer 0123456789abcdef\"}","VersionId":"8b1c6f5e-1d2a-4c3b-9e8f-7a6b5c4d3e2f","VersionStages":["AWSCURRENT"],"ResultMetadata":{}}"#;
@@ -72,15 +73,13 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     let port = port.to_string();
-    let config = Config::from_lookup(|k| match k {
-        "PROXY_TARGET_URL" => Some("http://127.0.0.1:9".to_owned()),
-        "PROXY_ALLOWED_IPS_PARAMETER" => Some("/vpc-proxy/allowed-ips".to_owned()),
-        "PROXY_UPSTREAM_HEADERS_SECRET" => Some("vpc-proxy".to_owned()),
-        "AWS_SESSION_TOKEN" => Some("token".to_owned()),
-        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT" => Some(port.clone()),
-        _ => None,
-    })
-    .unwrap();
+    let config = config_from(&[
+        ("PROXY_TARGET_URL", "http://127.0.0.1:9"),
+        ("PROXY_ALLOWED_IPS_PARAMETER", "/vpc-proxy/allowed-ips"),
+        ("PROXY_UPSTREAM_HEADERS_SECRET", "vpc-proxy"),
+        ("AWS_SESSION_TOKEN", "token"),
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", &port),
+    ]);
     let clock = ManualClock::new();
     let live = Live::new(&config, clock.clock()).unwrap();
     let mut group = c.benchmark_group("refresh");

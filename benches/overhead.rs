@@ -25,7 +25,6 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use base64::Engine as _;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http_body_util::{BodyExt, Full};
@@ -34,12 +33,13 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use vpc_proxy::config::Config;
 use vpc_proxy::event::{self, Version};
-use vpc_proxy::handler::{ClientScheme, Invocation, Proxy};
+use vpc_proxy::handler::{Invocation, Proxy};
+use vpc_proxy::local::apigw::V1Event;
 use vpc_proxy::outcome::Outcome;
 use vpc_proxy::response;
-use vpc_proxy::telemetry::{Sink, Telemetry, logging};
+use vpc_proxy::telemetry::{Sink, logging};
+use vpc_proxy_testkit::{TestProxy, clear, proxy_with};
 
 const SOURCE_IP: &str = "203.0.113.7";
 const MB: usize = 1024 * 1024;
@@ -99,60 +99,35 @@ fn start_backend() -> SocketAddr {
     rx.recv().expect("backend started")
 }
 
-fn proxy(addr: SocketAddr, emf: Sink) -> Proxy {
+fn proxy(addr: SocketAddr) -> TestProxy {
     let target = format!("http://{addr}/api");
-    let config = Config::from_lookup(|name| match name {
-        "PROXY_TARGET_URL" => Some(target.clone()),
-        "PROXY_ALLOWED_IPS" => Some(format!("10.0.0.0/8, {SOURCE_IP}, 2001:db8::/32")),
-        "PROXY_UPSTREAM_HEADERS" => Some("X-Api-Key: bench-secret".to_owned()),
-        _ => None,
-    })
-    .expect("bench config");
-    let telemetry = Telemetry::new(config.telemetry.clone(), emf);
-    Proxy::new(config, telemetry, ClientScheme::Https).expect("proxy")
+    let allowed = format!("10.0.0.0/8, {SOURCE_IP}, 2001:db8::/32");
+    proxy_with(&[
+        ("PROXY_TARGET_URL", &target),
+        ("PROXY_ALLOWED_IPS", &allowed),
+        ("PROXY_UPSTREAM_HEADERS", "X-Api-Key: bench-secret"),
+    ])
 }
 
 /// A REST API (v1) event as API Gateway sends it, both header maps included.
-fn v1_event(method: &str, path: &str, content_type: &str, body: Option<(&str, bool)>) -> String {
-    let headers = serde_json::json!({
-        "Accept": "application/json",
-        "Content-Type": content_type,
-        "Host": "abc123.execute-api.eu-west-1.amazonaws.com",
-        "User-Agent": "bench/1.0",
-        "X-Amzn-Trace-Id": "Root=1-5f84c7a9-2b2d0b6f1f0e2a5c3c7e9d1a",
-        "X-Forwarded-For": SOURCE_IP,
-        "X-Forwarded-Port": "443",
-        "X-Forwarded-Proto": "https"
-    });
-    let multi: serde_json::Map<String, serde_json::Value> = headers
-        .as_object()
-        .expect("object")
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::json!([v])))
-        .collect();
-    serde_json::json!({
-        "resource": "/{proxy+}",
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": multi,
-        "queryStringParameters": {"page": "2"},
-        "multiValueQueryStringParameters": {"page": ["2"]},
-        "pathParameters": {"proxy": path.trim_start_matches('/')},
-        "stageVariables": null,
-        "requestContext": {
-            "resourcePath": "/{proxy+}",
-            "httpMethod": method,
-            "path": format!("/prod{path}"),
-            "stage": "prod",
-            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
-            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "identity": {"sourceIp": SOURCE_IP, "userAgent": "bench/1.0"}
-        },
-        "body": body.map(|(b, _)| b),
-        "isBase64Encoded": body.is_some_and(|(_, b64)| b64)
-    })
-    .to_string()
+fn v1_event(method: &str, path: &str, content_type: &str) -> V1Event {
+    V1Event::new(method, path, SOURCE_IP)
+        .header("Accept", "application/json")
+        .header("Content-Type", content_type)
+        .header("Host", "abc123.execute-api.eu-west-1.amazonaws.com")
+        .header("User-Agent", "bench/1.0")
+        .header(
+            "X-Amzn-Trace-Id",
+            "Root=1-5f84c7a9-2b2d0b6f1f0e2a5c3c7e9d1a",
+        )
+        .header("X-Forwarded-For", SOURCE_IP)
+        .header("X-Forwarded-Port", "443")
+        .header("X-Forwarded-Proto", "https")
+        .query("page", "2")
+        .stage("prod")
+        .request_id("c6af9ac6-7b61-11e6-9a41-93e8deadbeef")
+        .domain_name(Some("abc123.execute-api.eu-west-1.amazonaws.com"))
+        .user_agent("bench/1.0")
 }
 
 struct Scenario {
@@ -170,11 +145,10 @@ fn scenarios() -> Vec<Scenario> {
     let binary: Vec<u8> = (0..MB)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&binary);
     vec![
         Scenario {
             name: "get_small",
-            event: v1_event("GET", "/small", "application/json", None),
+            event: v1_event("GET", "/small", "application/json").to_json(),
             method: reqwest::Method::GET,
             path: "/api/small",
             content_type: "application/json",
@@ -183,7 +157,9 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "echo_1mb_text",
-            event: v1_event("POST", "/echo", "application/json", Some((&text, false))),
+            event: v1_event("POST", "/echo", "application/json")
+                .text_body(&text)
+                .to_json(),
             method: reqwest::Method::POST,
             path: "/api/echo",
             content_type: "application/json",
@@ -192,12 +168,9 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "echo_1mb_binary",
-            event: v1_event(
-                "POST",
-                "/echo",
-                "application/octet-stream",
-                Some((&b64, true)),
-            ),
+            event: v1_event("POST", "/echo", "application/octet-stream")
+                .binary_body(&binary)
+                .to_json(),
             method: reqwest::Method::POST,
             path: "/api/echo",
             content_type: "application/octet-stream",
@@ -207,25 +180,21 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-fn clear(sink: &Sink) {
-    if let Sink::Memory(buffer) = sink
-        && let Ok(mut b) = buffer.lock()
-    {
-        b.clear();
-    }
-}
-
 fn bench(c: &mut Criterion) {
     let addr = start_backend();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("client runtime");
-    let emf_on = Sink::memory();
-    let emf_off = Sink::memory();
     let logs = Sink::memory();
-    let proxy_on = proxy(addr, emf_on.clone());
-    let proxy_off = proxy(addr, emf_off.clone());
+    let TestProxy {
+        proxy: proxy_on,
+        sink: emf_on,
+    } = proxy(addr);
+    let TestProxy {
+        proxy: proxy_off,
+        sink: emf_off,
+    } = proxy(addr);
     // reqwest is built with `rustls-no-provider`: the direct client gets the same TLS config
     // the proxy gives a plain-http target.
     let direct = reqwest::Client::builder()

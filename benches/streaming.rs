@@ -27,6 +27,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc};
+use vpc_proxy::local::apigw::V2Event;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vpc-proxy");
 const MB: usize = 1024 * 1024;
@@ -264,21 +265,12 @@ fn binary(len: usize) -> Bytes {
 }
 
 fn event(size: usize) -> String {
-    serde_json::json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": format!("/{size}"),
-        "rawQueryString": "",
-        "headers": {"host": "abc.lambda-url.eu-west-1.on.aws"},
-        "requestContext": {
-            "domainName": "abc.lambda-url.eu-west-1.on.aws",
-            "http": {"method": "GET", "path": format!("/{size}"), "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.7", "userAgent": "bench"},
-            "requestId": "bench", "stage": "$default"
-        },
-        "isBase64Encoded": false
-    })
-    .to_string()
+    V2Event::new("GET", &format!("/{size}"), "203.0.113.7")
+        .header("host", "abc.lambda-url.eu-west-1.on.aws")
+        .domain_name(Some("abc.lambda-url.eu-west-1.on.aws"))
+        .user_agent(Some("bench"))
+        .request_id("bench")
+        .to_json()
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {

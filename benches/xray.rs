@@ -23,10 +23,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use vpc_proxy::config::Config;
-use vpc_proxy::handler::{ClientScheme, Invocation, Proxy};
-use vpc_proxy::telemetry::{Sink, Telemetry};
+use vpc_proxy::handler::{Invocation, Proxy};
+use vpc_proxy::local::apigw::V1Event;
 use vpc_proxy::xray::{self, Exchange, Tracer};
+use vpc_proxy_testkit::proxy_with;
 
 const SAMPLED: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 const UNSAMPLED: &str =
@@ -78,32 +78,23 @@ fn start_daemon() -> SocketAddr {
 }
 
 fn event() -> String {
-    serde_json::json!({
-        "resource": "/{proxy+}", "path": "/small", "httpMethod": "GET",
-        "headers": {"Host": "abc123.execute-api.eu-west-1.amazonaws.com"},
-        "multiValueHeaders": {"Host": ["abc123.execute-api.eu-west-1.amazonaws.com"]},
-        "queryStringParameters": {"page": "2"}, "multiValueQueryStringParameters": {"page": ["2"]},
-        "pathParameters": {"proxy": "small"}, "stageVariables": null,
-        "requestContext": {"resourcePath": "/{proxy+}", "httpMethod": "GET", "path": "/prod/small",
-            "stage": "prod", "requestId": "c6af9ac6", "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "identity": {"sourceIp": "203.0.113.7"}},
-        "body": null, "isBase64Encoded": false
-    })
-    .to_string()
+    V1Event::new("GET", "/small", "203.0.113.7")
+        .header("Host", "abc123.execute-api.eu-west-1.amazonaws.com")
+        .query("page", "2")
+        .stage("prod")
+        .request_id("c6af9ac6")
+        .domain_name(Some("abc123.execute-api.eu-west-1.amazonaws.com"))
+        .to_json()
 }
 
 fn proxy(addr: SocketAddr, tracer: Tracer) -> Proxy {
     let target = format!("http://{addr}/api");
-    let config = Config::from_lookup(|name| match name {
-        "PROXY_TARGET_URL" => Some(target.clone()),
-        "PROXY_ALLOWED_IPS" => Some("203.0.113.7".to_owned()),
-        _ => None,
-    })
-    .expect("bench config");
-    let telemetry = Telemetry::new(config.telemetry.clone(), Sink::memory());
-    let mut proxy = Proxy::new(config, telemetry, ClientScheme::Https).expect("proxy");
-    proxy.set_tracer(tracer);
-    proxy
+    let mut built = proxy_with(&[
+        ("PROXY_TARGET_URL", &target),
+        ("PROXY_ALLOWED_IPS", "203.0.113.7"),
+    ]);
+    built.proxy.set_tracer(tracer);
+    built.proxy
 }
 
 fn benches(c: &mut Criterion) {

@@ -5,7 +5,9 @@
 //! response is turned back into HTTP. `--stage NAME` serves under `/NAME` as a REST stage
 //! does. With no `PROXY_TARGET_URL` it also runs a built-in echo backend and allows loopback
 //! only. On a terminal (without `--json`) the output is rewritten for people (`terminal`).
-//! It must never be more permissive than Lambda: same allow-list, same refusals.
+//! `v1` and `v2` translate requests and responses; `apigw` holds the event shapes they build,
+//! which the tests, benches and fuzz targets build too. It must never be more permissive than
+//! Lambda: same allow-list, same refusals.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,14 +21,15 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
 use crate::config::ResponseMode;
 use crate::handler::{Invocation, Proxy};
 
+pub mod apigw;
 mod stream;
+mod v1;
 mod v2;
 
 /// The listener's default address.
@@ -150,7 +153,7 @@ async fn handle(
     };
     match proxy.handle(&event, invocation).await {
         Ok(payload) if shape.v2 => v2::response(payload.as_str()),
-        Ok(payload) => from_v1_response(payload.as_str()),
+        Ok(payload) => v1::response(payload.as_str()),
         Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
     }
 }
@@ -200,13 +203,14 @@ async fn local_event(
     let event = if shape.v2 {
         v2::event(&parts, &body, peer, &request_id, shape.stage.as_deref())
     } else {
-        let mut event = v1_event(&parts, &body, peer, &request_id);
-        event["path"] = json!(path);
-        if let Some(stage) = &shape.stage {
-            event["requestContext"]["stage"] = json!(stage);
-            event["requestContext"]["path"] = json!(full_path);
-        }
-        event
+        v1::event(
+            &parts,
+            &body,
+            peer,
+            &request_id,
+            &path,
+            shape.stage.as_deref(),
+        )
     };
     let invocation = Invocation {
         request_id,
@@ -214,66 +218,6 @@ async fn local_event(
         xray_trace_id: None,
     };
     Ok((event.to_string(), invocation))
-}
-
-/// The REST API event API Gateway would send for this request.
-fn v1_event(
-    parts: &http::request::Parts,
-    body: &[u8],
-    peer: SocketAddr,
-    request_id: &str,
-) -> Value {
-    let mut multi: Map<String, Value> = Map::new();
-    let mut single: Map<String, Value> = Map::new();
-    for (name, value) in &parts.headers {
-        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        single.insert(name.as_str().to_owned(), json!(text));
-        match multi.get_mut(name.as_str()) {
-            Some(Value::Array(values)) => values.push(json!(text)),
-            _ => {
-                multi.insert(name.as_str().to_owned(), json!([text]));
-            }
-        }
-    }
-    let mut query_multi: Map<String, Value> = Map::new();
-    for pair in parts
-        .uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = percent_decode_str(k).decode_utf8_lossy().into_owned();
-        let v = percent_decode_str(v).decode_utf8_lossy().into_owned();
-        match query_multi.get_mut(&k) {
-            Some(Value::Array(values)) => values.push(json!(v)),
-            _ => {
-                query_multi.insert(k, json!([v]));
-            }
-        }
-    }
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok());
-    json!({
-        "resource": "/{proxy+}",
-        "path": parts.uri.path(),
-        "httpMethod": parts.method.as_str(),
-        "headers": single,
-        "multiValueHeaders": multi,
-        "multiValueQueryStringParameters": if query_multi.is_empty() { Value::Null } else { Value::Object(query_multi) },
-        "requestContext": {
-            "requestId": request_id,
-            "stage": "local",
-            "domainName": host,
-            "httpMethod": parts.method.as_str(),
-            "identity": { "sourceIp": peer.ip().to_canonical().to_string() },
-        },
-        "body": base64_simd::STANDARD.encode_to_string(body),
-        "isBase64Encoded": true,
-    })
 }
 
 /// The handler's JSON response (either event version) and an HTTP response with its status
@@ -303,15 +247,6 @@ pub(crate) fn status_and_body(payload: &str) -> (Value, Response<Full<Bytes>>) {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     (value, response)
-}
-
-/// Turns the handler's v1 response back into HTTP.
-fn from_v1_response(payload: &str) -> Response<Full<Bytes>> {
-    let (value, mut response) = status_and_body(payload);
-    if let Some(Value::Object(headers)) = value.get("multiValueHeaders") {
-        append_headers(response.headers_mut(), headers);
-    }
-    response
 }
 
 pub(crate) fn append_headers(out: &mut HeaderMap, headers: &Map<String, Value>) {

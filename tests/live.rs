@@ -27,10 +27,9 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
-use vpc_proxy::config::Config;
 use vpc_proxy::handler::{ClientScheme, Proxy};
 use vpc_proxy::live::ManualClock;
-use vpc_proxy::telemetry::{Sink, Telemetry, logging};
+use vpc_proxy::telemetry::{Sink, logging};
 
 const TOKEN: &str = "session-token-for-the-extension";
 const PARAM: &str = "/vpc-proxy/allowed-ips";
@@ -261,25 +260,17 @@ fn live_proxy(
     target: &str,
     extra: &[(&str, &str)],
 ) -> (Arc<Proxy>, Sink, ManualClock) {
-    let mut vars: HashMap<String, String> = [
+    let port = stand_in.port();
+    let mut vars = vec![
         ("PROXY_TARGET_URL", target),
         ("PROXY_ALLOWED_IPS_PARAMETER", PARAM),
         ("AWS_SESSION_TOKEN", TOKEN),
-        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", &stand_in.port()),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for (k, v) in extra {
-        vars.insert(k.to_string(), v.to_string());
-    }
-    let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap_or_else(|e| panic!("{e}"));
-    let sink = Sink::memory();
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", &port),
+    ];
+    vars.extend_from_slice(extra);
     let clock = ManualClock::new();
-    let telemetry = Telemetry::new(config.telemetry.clone(), sink.clone());
-    let proxy = Proxy::with_clock(config, telemetry, ClientScheme::Https, clock.clock())
-        .unwrap_or_else(|e| panic!("{e}"));
-    (Arc::new(proxy), sink, clock)
+    let built = Wiring::new(config_from(&vars)).clock(clock.clock()).build();
+    (Arc::new(built.proxy), built.sink, clock)
 }
 
 /// Logs of this thread at `level` go to `sink` while the guard lives.
@@ -729,32 +720,23 @@ async fn local_mode_reads_the_allow_list_file_again_when_it_changes() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("allowed.txt");
     std::fs::write(&file, "198.51.100.0/24\n").unwrap();
-    let vars: HashMap<&str, String> = [
-        ("PROXY_TARGET_URL", backend.url("http")),
-        ("PROXY_ALLOWED_IPS_FILE", file.display().to_string()),
-        ("PROXY_CONFIG_REFRESH_S", "2".to_owned()),
-    ]
-    .into_iter()
-    .collect();
-    let config = Config::from_lookup(|k| vars.get(k).cloned())
-        .unwrap()
-        .watching_allowed_ips_file();
-    let sink = Sink::memory();
+    let (url, file_name) = (backend.url("http"), file.display().to_string());
+    let config = config_from(&[
+        ("PROXY_TARGET_URL", &url),
+        ("PROXY_ALLOWED_IPS_FILE", &file_name),
+        ("PROXY_CONFIG_REFRESH_S", "2"),
+    ])
+    .watching_allowed_ips_file();
     let clock = ManualClock::new();
-    let proxy = Proxy::with_clock(
-        config,
-        Telemetry::new(
-            vpc_proxy::telemetry::TelemetryConfig {
-                namespace: "VpcProxy".into(),
-                service: "local".into(),
-                deny_per_ip_limit: None,
-            },
-            sink.clone(),
-        ),
-        ClientScheme::Http,
-        clock.clock(),
-    )
-    .unwrap();
+    let TestProxy { proxy, sink } = Wiring::new(config)
+        .telemetry(vpc_proxy::telemetry::TelemetryConfig {
+            namespace: "VpcProxy".into(),
+            service: "local".into(),
+            deny_per_ip_limit: None,
+        })
+        .scheme(ClientScheme::Http)
+        .clock(clock.clock())
+        .build();
     let _logs = capture(&sink, "info");
     assert_eq!(
         call(&proxy, &v1("GET", "/", ALLOWED_IP)).await["statusCode"],

@@ -6,10 +6,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use vpc_proxy::target::{Query, Target, UrlError};
-
-#[path = "common/url_oracle.rs"]
-mod url_oracle;
-use url_oracle::{TARGETS, backend_view, expected_raw_query, violation};
+use vpc_proxy_testkit::url_oracle::{TARGETS, backend_view, expected_raw_query, violation};
 
 /// Pieces that have fooled URL builders: authority and scheme markers, both separators and
 /// their encodings, encoded dots, fragment and query markers, odd unicode and controls

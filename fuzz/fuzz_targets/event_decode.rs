@@ -5,48 +5,40 @@
 //! before any network I/O. Logs run at DEBUG so the redacted event dump is exercised too.
 #![no_main]
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use libfuzzer_sys::fuzz_target;
-use vpc_proxy::config::Config;
 use vpc_proxy::event;
-use vpc_proxy::handler::{ClientScheme, Invocation, Proxy};
-use vpc_proxy::telemetry::{Sink, Telemetry, logging};
+use vpc_proxy::handler::Invocation;
+use vpc_proxy::telemetry::{Sink, logging};
+use vpc_proxy_testkit::{TestProxy, clear, proxy_with};
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
-    proxy: Proxy,
-    buffers: Vec<Arc<Mutex<Vec<u8>>>>,
+    proxy: TestProxy,
+    logs: Sink,
 }
 
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let emf = Arc::new(Mutex::new(Vec::new()));
+        let logs = Sink::memory();
         let filter = logging::filter(|name| (name == "RUST_LOG").then(|| "debug".to_owned()));
-        let _ = tracing::subscriber::set_global_default(logging::subscriber(
-            filter,
-            Sink::Memory(logs.clone()),
-        ));
-        let config = Config::from_lookup(|name| match name {
-            "PROXY_TARGET_URL" => Some("http://127.0.0.1:9/api".to_owned()),
-            "PROXY_ALLOWED_IPS" => Some("0.0.0.0/0 ::/0".to_owned()),
-            "PROXY_UPSTREAM_HEADERS" => Some("X-Api-Key: fuzz-secret".to_owned()),
-            "PROXY_DENY_METRICS_PER_IP" => Some("true".to_owned()),
-            _ => None,
-        })
-        .expect("fuzz config");
-        let telemetry = Telemetry::new(config.telemetry.clone(), Sink::Memory(emf.clone()));
-        let proxy = Proxy::new(config, telemetry, ClientScheme::Https).expect("proxy");
+        let _ = tracing::subscriber::set_global_default(logging::subscriber(filter, logs.clone()));
+        let proxy = proxy_with(&[
+            ("PROXY_TARGET_URL", "http://127.0.0.1:9/api"),
+            ("PROXY_ALLOWED_IPS", "0.0.0.0/0 ::/0"),
+            ("PROXY_UPSTREAM_HEADERS", "X-Api-Key: fuzz-secret"),
+            ("PROXY_DENY_METRICS_PER_IP", "true"),
+        ]);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
         Harness {
             runtime,
             proxy,
-            buffers: vec![logs, emf],
+            logs,
         }
     })
 }
@@ -63,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
         deadline: Some(SystemTime::UNIX_EPOCH),
         xray_trace_id: None,
     };
-    let answer = h.runtime.block_on(h.proxy.handle(raw, invocation));
+    let answer = h.runtime.block_on(h.proxy.proxy.handle(raw, invocation));
     assert_eq!(
         decoded.is_err(),
         answer.is_err(),
@@ -78,14 +70,13 @@ fuzz_target!(|data: &[u8]| {
             "unexpected status {status} for {raw:?}"
         );
     }
-    for buffer in &h.buffers {
-        let mut buffer = buffer.lock().expect("sink lock");
+    for sink in [&h.logs, &h.proxy.sink] {
         // The configured upstream secret never reaches the DEBUG dump, whatever the event
         // does with it (a value, a key, an escape that decodes to it).
-        let text = String::from_utf8_lossy(&buffer);
+        let text = sink.contents();
         for line in text.lines().filter(|l| l.contains("event received")) {
             assert!(!line.contains("fuzz-secret"), "secret in the dump: {line}");
         }
-        buffer.clear();
+        clear(sink);
     }
 });

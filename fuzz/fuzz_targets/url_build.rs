@@ -10,9 +10,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use vpc_proxy::target::{Query, Target};
 
-#[path = "../../tests/common/url_oracle.rs"]
-mod url_oracle;
-use url_oracle::{TARGETS, expected_raw_query, violation};
+use vpc_proxy_testkit::url_oracle::{TARGETS, expected_raw_query, violation};
 
 #[derive(Debug, Arbitrary)]
 struct Input {

@@ -11,6 +11,7 @@ use http::{HeaderMap, Response};
 use http_body_util::Full;
 use serde_json::{Map, Value, json};
 
+use super::apigw::V2Event;
 use super::{append_headers, status_and_body};
 
 /// The HTTP API event for this request: headers joined with commas, cookies apart, `rawPath`
@@ -22,54 +23,35 @@ pub fn event(
     request_id: &str,
     stage: Option<&str>,
 ) -> Value {
-    let mut headers: Map<String, Value> = Map::new();
-    let mut cookies: Vec<Value> = Vec::new();
+    let mut event = V2Event::new(
+        parts.method.as_str(),
+        parts.uri.path(),
+        &peer.ip().to_canonical().to_string(),
+    )
+    .raw_query(parts.uri.query().unwrap_or(""))
+    .with_context_route_key()
+    .account_id("local")
+    .api_id("local")
+    .domain_name(header(parts, http::header::HOST))
+    .user_agent(header(parts, http::header::USER_AGENT))
+    .request_id(request_id)
+    .stage(stage.unwrap_or("$default"))
+    .binary_body(body);
     for (name, value) in &parts.headers {
-        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        let text = String::from_utf8_lossy(value.as_bytes());
         if name == http::header::COOKIE {
-            cookies.extend(text.split("; ").map(|c| json!(c)));
-            continue;
-        }
-        match headers.get_mut(name.as_str()) {
-            Some(Value::String(joined)) => {
-                joined.push(',');
-                joined.push_str(&text);
+            for cookie in text.split("; ") {
+                event = event.cookie(cookie);
             }
-            _ => {
-                headers.insert(name.as_str().to_owned(), json!(text));
-            }
+        } else {
+            event = event.header(name.as_str(), &text);
         }
     }
-    let method = parts.method.as_str();
-    let path = parts.uri.path();
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": parts.uri.query().unwrap_or(""),
-        "headers": headers,
-        "requestContext": {
-            "accountId": "local",
-            "apiId": "local",
-            "domainName": parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()),
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": peer.ip().to_canonical().to_string(),
-                "userAgent": parts.headers.get(http::header::USER_AGENT).and_then(|h| h.to_str().ok()),
-            },
-            "requestId": request_id,
-            "routeKey": "$default",
-            "stage": stage.unwrap_or("$default"),
-        },
-        "body": base64_simd::STANDARD.encode_to_string(body),
-        "isBase64Encoded": true,
-    });
-    if !cookies.is_empty() {
-        event["cookies"] = Value::Array(cookies);
-    }
-    event
+    event.to_value()
+}
+
+fn header(parts: &http::request::Parts, name: http::HeaderName) -> Option<&str> {
+    parts.headers.get(name).and_then(|h| h.to_str().ok())
 }
 
 /// The function's v2 response as HTTP.

@@ -1,6 +1,9 @@
 //! What "the URL stays on the target" means, shared by the property tests (tests/prop_url.rs)
-//! and the `url_build` fuzz target, which includes this file by path: the fuzz crate cannot
-//! reach the rest of tests/common.
+//! and the `url_build` fuzz target: the fixture targets, the path as a lenient backend reads
+//! it, the query as it must reach the backend, and the first rule a built URL breaks.
+//!
+//! It is an oracle, written apart from `target.rs` on purpose: it must never call the code it
+//! judges beyond parsing the fixture targets.
 
 use vpc_proxy::target::Target;
 
