@@ -21,13 +21,14 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 
 use crate::config::ResponseMode;
 use crate::handler::{Invocation, Proxy};
 
 pub mod apigw;
+mod echo;
 mod stream;
 mod v1;
 mod v2;
@@ -277,57 +278,6 @@ pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     response
 }
 
-/// The built-in echo backend: answers every request with a JSON description of it.
-pub async fn serve_echo(listener: TcpListener) -> std::io::Result<()> {
-    loop {
-        let (stream, _) = listener.accept().await?;
-        tokio::spawn(async move {
-            let service = service_fn(|request: Request<Incoming>| async move {
-                Ok::<_, Infallible>(echo(request).await)
-            });
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "echo connection ended with an error");
-            }
-        });
-    }
-}
-
-async fn echo(request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "too large\n"),
-    };
-    let mut headers: Map<String, Value> = Map::new();
-    for (name, value) in &parts.headers {
-        let text = json!(String::from_utf8_lossy(value.as_bytes()));
-        match headers.get_mut(name.as_str()) {
-            Some(Value::Array(values)) => values.push(text),
-            _ => {
-                headers.insert(name.as_str().to_owned(), json!([text]));
-            }
-        }
-    }
-    let description = json!({
-        "echo": "vpc-proxy built-in echo backend",
-        "method": parts.method.as_str(),
-        "path": parts.uri.path(),
-        "query": parts.uri.query(),
-        "headers": headers,
-        "body": String::from_utf8_lossy(&body),
-        "body_bytes": body.len(),
-    });
-    let mut response = Response::new(Full::new(Bytes::from(format!("{description:#}\n"))));
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
 /// `HOST:PORT` with an address or a name (`localhost:9000`); the first address it resolves to.
 pub fn resolve(listen: &str) -> Result<SocketAddr, String> {
     use std::net::ToSocketAddrs;
@@ -405,7 +355,7 @@ pub fn run(
                     return ExitCode::FAILURE;
                 }
             };
-            tokio::spawn(serve_echo(echo));
+            tokio::spawn(echo::serve(echo));
             echo_url = Some(url);
         }
         let config = match &echo_url {
