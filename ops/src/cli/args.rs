@@ -250,14 +250,23 @@ fn is_help(arg: &str) -> bool {
     matches!(arg, "-h" | "--help" | "help")
 }
 
-/// The command word: the first argument that is neither a flag nor a flag's value. `None`
-/// when `help` is asked for anywhere, `Some(None)` when no command is given.
-fn command_word(argv: &[String]) -> Option<Option<usize>> {
+/// Where the command is on the line.
+enum Word {
+    /// `help` was asked for, anywhere.
+    Help,
+    /// Only flags, or nothing.
+    Missing,
+    /// The index of the command word.
+    At(usize),
+}
+
+/// The command word: the first argument that is neither a flag nor a flag's value.
+fn command_word(argv: &[String]) -> Word {
     let mut word = None;
     let mut i = 0;
     while let Some(arg) = argv.get(i) {
         if is_help(arg) {
-            return None;
+            return Word::Help;
         }
         if arg.starts_with("--") {
             // A flag's value is skipped whichever command takes the flag: each flag takes a
@@ -271,7 +280,7 @@ fn command_word(argv: &[String]) -> Option<Option<usize>> {
         }
         i += 1;
     }
-    Some(word)
+    word.map_or(Word::Missing, Word::At)
 }
 
 /// `unknown option --strcit (did you mean --strict?)`: a typo gets the closest flag, not the
@@ -292,9 +301,9 @@ fn unknown_option<'a>(flag: &str, known: impl IntoIterator<Item = &'a str>) -> S
 pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, Failure> {
     let argv: Vec<String> = argv.into_iter().collect();
     let at = match command_word(&argv) {
-        None => return Ok(Command::Help),
-        Some(None) => return Ok(Command::Usage),
-        Some(Some(at)) => at,
+        Word::Help => return Ok(Command::Help),
+        Word::Missing => return Ok(Command::Usage),
+        Word::At(at) => at,
     };
     let word = argv.get(at).map_or("", String::as_str);
     let name = Name::of(word)
