@@ -1,6 +1,6 @@
 //! The runbook against the function and the tool it documents: the sections that branch on a
 //! closed set of values (the summary line's `error`) name every value the function can log,
-//! and every `vpc-proxy-ops` command line of the README and the runbook parses.
+//! and every `vpc-proxy-ops` command line of the README, the contract and the runbook parses.
 
 use std::path::Path;
 
@@ -38,13 +38,13 @@ fn upstream_failures_branches_on_every_error_the_function_logs() {
     );
 }
 
-/// Every `vpc-proxy-ops` command line of the README and the runbook, as words: the lines of
-/// code blocks (continuations joined, comments dropped) and the inline code spans. `<ip>`
-/// stands for an address; `[optional parts]` are kept, without their brackets.
+/// Every `vpc-proxy-ops` command line of the README, the contract and the runbook, as words:
+/// the lines of code blocks (continuations joined, comments dropped) and the inline code
+/// spans. `<ip>` stands for an address; `[optional parts]` are kept, without their brackets.
 fn documented_command_lines() -> Vec<(String, Vec<String>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut lines = Vec::new();
-    for doc in ["README.md", "docs/RUNBOOK.md"] {
+    for doc in ["README.md", "docs/CONTRACT.md", "docs/RUNBOOK.md"] {
         let text = std::fs::read_to_string(root.join(doc)).expect(doc);
         let mut in_block = false;
         let mut pending = String::new();
