@@ -1,6 +1,6 @@
 //! `apply` against the SDK's own mock tooling (aws-smithy-mocks): an in-memory CloudWatch
 //! that records every request. Asserts the exact requests, their order, idempotency (a second
-//! run sends no Put) and that `--dry-run` sends none.
+//! run sends no Put), that `--dry-run` sends none, and that a failed call is one sentence.
 
 mod common;
 
@@ -311,6 +311,35 @@ fn dry_run_reads_but_never_puts() {
 }
 
 #[test]
+fn a_failed_call_is_one_sentence_with_the_aws_code_and_message() {
+    use aws_sdk_cloudwatch::error::ErrorMetadata;
+    use aws_sdk_cloudwatch::operation::describe_insight_rules::DescribeInsightRulesError;
+    let (_, _, rendered) = common::rendered();
+    let denied = mock!(Client::describe_insight_rules).then_error(|| {
+        DescribeInsightRulesError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("not authorized to perform: cloudwatch:DescribeInsightRules")
+                .build(),
+        )
+    });
+    let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &[&denied]);
+    let err = runtime()
+        .block_on(apply::apply(&client, &rendered, true))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "DescribeInsightRules failed: AccessDenied: not authorized to perform: cloudwatch:DescribeInsightRules"
+    );
+    for dump in ["ServiceError", "{", "source:"] {
+        assert!(
+            !err.to_string().contains(dump),
+            "no debug dump ({dump}): {err}"
+        );
+    }
+}
+
+#[test]
 fn described_alarms_compare_equal_to_their_inputs() {
     let (_, _, rendered) = common::rendered();
     for alarm in &rendered.alarms {
@@ -326,7 +355,7 @@ fn described_alarms_compare_equal_to_their_inputs() {
 
 #[test]
 fn aws_config_takes_region_and_endpoint_from_the_flags() {
-    let args = vpc_proxy_ops::cli::parse(
+    let vpc_proxy_ops::cli::Command::Apply(args) = vpc_proxy_ops::cli::parse(
         [
             "apply",
             "--region",
@@ -336,8 +365,10 @@ fn aws_config_takes_region_and_endpoint_from_the_flags() {
         ]
         .map(str::to_owned),
     )
-    .unwrap();
-    let values = vpc_proxy_ops::cli::values(&args, &|_| None).unwrap();
+    .unwrap() else {
+        panic!("apply parses as apply")
+    };
+    let values = vpc_proxy_ops::cli::values(&args.kit, &|_| None).unwrap();
     let config = runtime().block_on(vpc_proxy_ops::cli::aws_config(&args, &values));
     assert_eq!(
         config.region().map(|r| r.to_string()),

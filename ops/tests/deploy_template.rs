@@ -26,7 +26,11 @@ fn fresh_render() -> String {
     .unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let code = cli::run_offline(&args, &|_: &str| None, &mut out, &mut err)
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let code = runtime
+        .block_on(cli::run(&args, &|_: &str| None, &mut out, &mut err))
         .unwrap_or_else(|e| panic!("vpc-proxy-ops cloudformation failed: {e}"));
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
     String::from_utf8(out).unwrap_or_else(|e| panic!("{e}"))

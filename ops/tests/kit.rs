@@ -425,9 +425,19 @@ fn cli_render_validate_and_cloudformation() {
         _ => None,
     };
     let argv = |s: &str| cli::parse(s.split_whitespace().map(str::to_owned)).unwrap();
+    // The kit commands never await anything; the runtime only drives the one entry point.
+    let run = |command: &cli::Command,
+               env: &dyn Fn(&str) -> Option<String>,
+               out: &mut Vec<u8>,
+               err: &mut Vec<u8>| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(cli::run(command, env, out, err))
+    };
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let code = cli::run_offline(
+    let code = run(
         &argv("render --api-name edge-api --stage prod --account-id 111122223333 --alarm-topic-arn arn:aws:sns:eu-west-1:111122223333:pager --set RunbookUrl=https://r.example/x --file alarms/lambda-errors.json"),
         &env,
         &mut out,
@@ -442,18 +452,17 @@ fn cli_render_validate_and_cloudformation() {
     );
     assert_eq!(alarm["AlarmName"], "edge-fn-lambda-errors");
 
-    let missing =
-        cli::run_offline(&argv("render"), &|_| None, &mut Vec::new(), &mut Vec::new()).unwrap_err();
-    assert!(missing.0.contains("--function-name"), "{missing}");
+    let missing = run(&argv("render"), &|_| None, &mut Vec::new(), &mut Vec::new()).unwrap_err();
+    assert!(missing.message.contains("--function-name"), "{missing}");
 
     let mut out = Vec::new();
     assert_eq!(
-        cli::run_offline(&argv("validate"), &|_| None, &mut out, &mut Vec::new()).unwrap(),
+        run(&argv("validate"), &|_| None, &mut out, &mut Vec::new()).unwrap(),
         0
     );
     assert!(String::from_utf8(out).unwrap().starts_with("ok:"));
     assert!(
-        cli::run_offline(
+        run(
             &argv("validate --strict"),
             &|_| None,
             &mut Vec::new(),
@@ -464,7 +473,7 @@ fn cli_render_validate_and_cloudformation() {
 
     let mut out = Vec::new();
     assert_eq!(
-        cli::run_offline(
+        run(
             &argv("cloudformation"),
             &|_| None,
             &mut out,

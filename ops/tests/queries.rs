@@ -4,7 +4,7 @@
 //! The template sets `LogFormat: JSON`, and Logs Insights flattens a JSON event into its leaf
 //! fields (`_aws.Timestamp` exists, `_aws` does not). The records are: the proxy's own lines
 //! (the summary and EMF lines as its telemetry writes them, the start-up line as it logs it,
-//! the live-configuration lines' fields as `src/live.rs` names them) and Lambda's platform
+//! the live-configuration lines' fields as `src/live/` names them) and Lambda's platform
 //! records as Lambda documents them for the JSON format. A query that names anything else, or
 //! compares a closed-set field with a value the proxy never writes, returns nothing in
 //! production and fails here.
@@ -51,7 +51,7 @@ const PLATFORM: &[&str] = &[
 ];
 
 /// Fields of the live-configuration lines (`config updated`, failed reads): each must still be
-/// a field `src/live.rs` logs.
+/// a field `src/live/` logs.
 const LIVE_FIELDS: &[&str] = &[
     "source",
     "name",
@@ -163,11 +163,18 @@ fn known_fields() -> BTreeSet<String> {
     for line in &lines {
         leaves(line, "", &mut known);
     }
-    let live = repo("src/live.rs");
+    // The live module is split by seam (src/live/*.rs); a field may be logged in any file.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../src/live");
+    let live: String = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .collect();
     for field in LIVE_FIELDS {
         assert!(
             live.contains(&format!("{field} =")) || live.contains(&format!("{field},")),
-            "src/live.rs no longer logs `{field}`"
+            "src/live/ no longer logs `{field}`"
         );
         known.insert((*field).to_owned());
     }

@@ -11,7 +11,7 @@ use aws_sdk_ssm::primitives::DateTime;
 use vpc_proxy::allowlist::Entry;
 
 use super::allowlist::{self, Change, InForce};
-pub use super::args::{Args, COMMANDS, Command, USAGE, parse};
+pub use super::args::{Args, Command, USAGE};
 use super::top_denied;
 use super::waf::{self, IpSetRef, Op};
 use super::{Clients, Failure, Resolver, edit, exit};
@@ -67,18 +67,17 @@ pub async fn run(
         env,
         Some(clients.cloudformation.clone()),
     );
-    let in_force = InForce {
-        within_s: args
-            .in_force_s
+    let in_force = |given: &Option<u64>| InForce {
+        within_s: given
             .or_else(|| env("VPC_PROXY_OPS_IN_FORCE_S").and_then(|v| v.parse().ok()))
             .unwrap_or(60),
     };
     match &args.command {
-        Command::List => {
+        Command::List { json } => {
             let name = resolver.require(super::PARAMETER).await?;
-            allowlist::list(&clients.ssm, &name, args.json, out).await
+            allowlist::list(&clients.ssm, &name, *json, out).await
         }
-        Command::Check { ip } => {
+        Command::Check { ip, json } => {
             let name = resolver.require(super::PARAMETER).await?;
             let cur = allowlist::read(&clients.ssm, &name).await?;
             let entries = edit::current(&cur.text).map_err(|e| {
@@ -88,7 +87,7 @@ pub async fn run(
             })?;
             let by = allowlist::decide(&entries, *ip);
             let blocked_by = waf::blocked_by(&blocked(clients, &mut resolver).await?, *ip);
-            if args.json {
+            if *json {
                 let v = serde_json::json!({
                     "ip": ip.to_string(), "parameter": cur.name, "version": cur.version,
                     "decision": if by.is_some() { "allow" } else { "deny" },
@@ -124,7 +123,12 @@ pub async fn run(
                 exit::REFUSED
             })
         }
-        Command::Allow { entries, comment } => {
+        Command::Allow {
+            entries,
+            comment,
+            dry_run,
+            in_force_s,
+        } => {
             let name = resolver.require(super::PARAMETER).await?;
             let who = super::caller(&clients.sts).await?;
             let note = super::note(&super::today(now), &who, comment);
@@ -136,15 +140,20 @@ pub async fn run(
                 &clients.ssm,
                 &name,
                 change,
-                args.dry_run,
-                in_force,
+                *dry_run,
+                in_force(in_force_s),
                 now,
                 out,
             )
             .await?
             .0)
         }
-        Command::Revoke { entries, comment } => {
+        Command::Revoke {
+            entries,
+            comment,
+            dry_run,
+            in_force_s,
+        } => {
             let name = resolver.require(super::PARAMETER).await?;
             let note = match comment {
                 Some(c) => {
@@ -165,8 +174,8 @@ pub async fn run(
                 &clients.ssm,
                 &name,
                 change,
-                args.dry_run,
-                in_force,
+                *dry_run,
+                in_force(in_force_s),
                 now,
                 out,
             )
@@ -177,6 +186,7 @@ pub async fn run(
             entries,
             comment,
             force,
+            dry_run,
         } => {
             let (v4, v6) = waf::parse_args(entries)?;
             let (set4, set6) = ip_sets(&mut resolver).await?;
@@ -215,12 +225,16 @@ pub async fn run(
                 (&v4, set4),
                 (&v6, set6),
                 &note,
-                args.dry_run,
+                *dry_run,
                 out,
             )
             .await
         }
-        Command::Unblock { entries, comment } => {
+        Command::Unblock {
+            entries,
+            comment,
+            dry_run,
+        } => {
             let (v4, v6) = waf::parse_args(entries)?;
             let (set4, set6) = ip_sets(&mut resolver).await?;
             let who = super::caller(&clients.sts).await?;
@@ -239,13 +253,13 @@ pub async fn run(
                 (&v4, set4),
                 (&v6, set6),
                 &note,
-                args.dry_run,
+                *dry_run,
                 out,
             )
             .await
         }
-        Command::TopDenied { since, limit } => {
-            top(clients, &mut resolver, *since, *limit, args.json, now, out).await
+        Command::TopDenied { since, limit, json } => {
+            top(clients, &mut resolver, *since, *limit, *json, now, out).await
         }
     }
 }

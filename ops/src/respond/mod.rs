@@ -21,54 +21,7 @@ use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_ssm::error::SdkError;
 use aws_sdk_ssm::primitives::{DateTime, DateTimeFormat};
 
-/// Exit codes of the respond commands.
-pub mod exit {
-    /// Done (or, for `check`, the address is admitted).
-    pub const OK: u8 = 0;
-    /// Refused, nothing written (bad entry, admitted address without `--force`, not an
-    /// entry); for `check`, the address is denied.
-    pub const REFUSED: u8 = 1;
-    /// The command line is wrong or a target is not configured.
-    pub const USAGE: u8 = 2;
-    /// Written, but someone else changed the same list at the same time: look at it.
-    pub const CONCURRENT: u8 = 3;
-    /// An AWS call failed.
-    pub const AWS: u8 = 4;
-}
-
-/// A failure of a respond command: one sentence and its exit code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn refused(message: impl Into<String>) -> Failure {
-        Failure {
-            code: exit::REFUSED,
-            message: message.into(),
-        }
-    }
-    pub fn usage(message: impl Into<String>) -> Failure {
-        Failure {
-            code: exit::USAGE,
-            message: message.into(),
-        }
-    }
-    pub fn io(e: std::io::Error) -> Failure {
-        Failure {
-            code: exit::USAGE,
-            message: format!("cannot write output: {e}"),
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
+pub use crate::{Failure, exit};
 
 impl From<edit::EditError> for Failure {
     fn from(e: edit::EditError) -> Failure {
@@ -76,35 +29,15 @@ impl From<edit::EditError> for Failure {
     }
 }
 
-/// An SDK error as one sentence: `what failed: Code: message`, or the transport's reason
-/// (unreachable endpoint, no credentials) when the service never answered.
+/// An SDK error as one sentence ([`crate::aws::sentence`]) with the exit code of an AWS failure.
 pub fn aws<E, R>(what: &str, err: SdkError<E, R>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: fmt::Debug,
 {
-    let message = match &err {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            match (e.code(), e.message()) {
-                (Some(code), Some(message)) => format!("{what} failed: {code}: {message}"),
-                // No metadata (a stand-in that sends none): the error's own sentence.
-                _ => format!("{what} failed: {e}"),
-            }
-        }
-        _ => {
-            // The innermost cause is the sentence a person needs ("no credentials", "connection
-            // refused"); the layers above it only repeat that a request was dispatched.
-            let mut source: &dyn std::error::Error = &err;
-            while let Some(next) = source.source() {
-                source = next;
-            }
-            format!("{what} failed: {source}")
-        }
-    };
     Failure {
         code: exit::AWS,
-        message,
+        message: crate::aws::sentence(what, &err),
     }
 }
 

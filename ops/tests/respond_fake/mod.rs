@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
+use vpc_proxy_ops::cli::{self, Command};
 use vpc_proxy_ops::respond::Clients;
-use vpc_proxy_ops::respond::command::{self, Args};
+use vpc_proxy_ops::respond::command;
 
 pub const ACCOUNT: &str = "111122223333";
 pub const CALLER: &str = "arn:aws:sts::111122223333:assumed-role/oncall/alice";
@@ -361,8 +362,9 @@ pub async fn run_with(
         .collect();
     let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let mut out = Vec::new();
-    let args: Args = match command::parse(&argv) {
-        Ok(a) => a,
+    let args = match cli::parse(argv) {
+        Ok(Command::Respond(a)) => a,
+        Ok(other) => panic!("not a respond command: {other:?}"),
         Err(f) => return (f.code, f.message),
     };
     let clients = clients(world);
