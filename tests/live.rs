@@ -129,28 +129,16 @@ impl StandIn {
         self.stop().await;
         let listener = TcpListener::bind(self.addr).await.unwrap();
         let (store, gate, sender) = (self.store.clone(), self.gate.clone(), self.sender.clone());
-        let task = tokio::spawn(async move {
-            let mut open = tokio::task::JoinSet::new();
-            loop {
-                let stream = tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => stream,
-                        Err(_) => return,
-                    },
-                    Some(_) = open.join_next(), if !open.is_empty() => continue,
-                };
-                let (store, gate, sender) = (store.clone(), gate.clone(), sender.clone());
-                open.spawn(async move {
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let (store, gate, sender) = (store.clone(), gate.clone(), sender.clone());
-                        async move {
-                            Ok::<_, Infallible>(answer(&request, &store, &gate, &sender).await)
-                        }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+        let task = accept_loop(listener, move |stream| {
+            let (store, gate, sender) = (store.clone(), gate.clone(), sender.clone());
+            async move {
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let (store, gate, sender) = (store.clone(), gate.clone(), sender.clone());
+                    async move { Ok::<_, Infallible>(answer(&request, &store, &gate, &sender).await) }
                 });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             }
         });
         *self.serving.lock().unwrap() = Some(task);

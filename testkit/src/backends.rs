@@ -155,40 +155,28 @@ impl Backend {
     fn serve(&self, listener: TcpListener) -> tokio::task::JoinHandle<()> {
         let (script, tls) = (self.script.clone(), self.tls.clone());
         let (recorded, counted) = (self.requests.clone(), self.connections.clone());
-        tokio::spawn(async move {
-            // Connection tasks live in this set: aborting the accept loop drops the set, which
-            // aborts them and closes their sockets.
-            let mut open = tokio::task::JoinSet::new();
-            loop {
-                let stream = tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => stream,
-                        Err(_) => return,
-                    },
-                    Some(_) = open.join_next(), if !open.is_empty() => continue,
-                };
-                counted.fetch_add(1, Ordering::SeqCst);
-                let (script, recorded, tls) = (script.clone(), recorded.clone(), tls.clone());
-                open.spawn(async move {
-                    let service = service_fn(move |req: Request<Incoming>| {
-                        let (script, recorded) = (script.clone(), recorded.clone());
-                        async move { Ok::<_, Infallible>(answer(req, &script, &recorded).await) }
-                    });
-                    match tls {
-                        None => {
+        accept_loop(listener, move |stream| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let (script, recorded, tls) = (script.clone(), recorded.clone(), tls.clone());
+            async move {
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let (script, recorded) = (script.clone(), recorded.clone());
+                    async move { Ok::<_, Infallible>(answer(req, &script, &recorded).await) }
+                });
+                match tls {
+                    None => {
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
                             let _ = http1::Builder::new()
                                 .serve_connection(TokioIo::new(stream), service)
                                 .await;
                         }
-                        Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                let _ = http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await;
-                            }
-                        }
                     }
-                });
+                }
             }
         })
     }
@@ -308,6 +296,30 @@ async fn answer(
             response
         }
     }
+}
+
+/// Accepts connections on `listener` until the returned task is aborted, and runs
+/// `connection` on each. Connection tasks live in a set owned by the loop: aborting the loop
+/// drops the set, which aborts them and closes their sockets (a "stopped" backend must not
+/// keep answering on connections it already had).
+pub fn accept_loop<F, Fut>(listener: TcpListener, mut connection: F) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut open = tokio::task::JoinSet::new();
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => return,
+                },
+                Some(_) = open.join_next(), if !open.is_empty() => continue,
+            };
+            open.spawn(connection(stream));
+        }
+    })
 }
 
 /// A raw TCP backend: `f` gets each accepted connection and its index (0-based).
