@@ -21,7 +21,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `src/live/read.rs` and `src/live.rs` are both module `live`; the crate roots are none.
+/// `src/live/read.rs` is module `live`, `src/xray.rs` module `xray`; the crate roots are none.
 fn top_module(src: &Path, file: &Path) -> Option<String> {
     let relative = file.strip_prefix(src).ok()?;
     let first = relative.components().next()?.as_os_str().to_str()?;
